@@ -1,0 +1,197 @@
+"""Load ``protocol.toml``, the single source of truth of the wire format.
+
+The schema is parsed once at import into small immutable descriptions
+(:class:`Field`, :class:`Message`) from which the codec, the C header and the
+documentation tables are all derived.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import zlib
+from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+from typing import Mapping
+
+__all__ = [
+    "SCALAR_TYPES",
+    "Field",
+    "Message",
+    "Schema",
+    "load_schema",
+    "SCHEMA",
+]
+
+#: scalar wire types -> (struct code, size in bytes)
+SCALAR_TYPES: Mapping[str, tuple[str, int]] = MappingProxyType(
+    {
+        "u8": ("B", 1),
+        "u16": ("H", 2),
+        "u32": ("I", 4),
+        "i16": ("h", 2),
+        "i32": ("i", 4),
+        "f32": ("f", 4),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One payload or header field.
+
+    Attributes
+    ----------
+    name : str
+        Field name (a Python identifier).
+    type : str
+        ``u8 u16 u32 i16 i32 f32``, ``str`` or an array ``T[]``.
+    unit : str
+        What a value means (``V``, ``s``, ``dac_line``, ...) or ``""``.
+    doc : str
+        One-line description.
+    """
+
+    name: str
+    type: str
+    unit: str = ""
+    doc: str = ""
+
+    @property
+    def is_array(self) -> bool:
+        return self.type.endswith("[]")
+
+    @property
+    def element_type(self) -> str:
+        return self.type[:-2] if self.is_array else self.type
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message type: an opcode with request, reply and progress layouts."""
+
+    name: str
+    opcode: int
+    doc: str
+    request: tuple[Field, ...]
+    reply: tuple[Field, ...]
+    progress: tuple[Field, ...]
+
+    def layout(self, kind: str) -> tuple[Field, ...]:
+        """Fields of ``kind`` = ``"request"``, ``"reply"`` or ``"progress"``."""
+        return getattr(self, kind)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The parsed protocol schema."""
+
+    name: str
+    major: int
+    minor: int
+    hash: int
+    header: tuple[Field, ...]
+    header_size: int
+    crc_size: int
+    min_frame_payload: int
+    reply_cache: int
+    flags: Mapping[str, int]
+    flag_docs: Mapping[str, str]
+    status: Mapping[str, int]
+    status_docs: Mapping[str, str]
+    messages: tuple[Message, ...]
+    error_reply: tuple[Field, ...]
+    enums: Mapping[str, Mapping[str, int]]
+
+    def message(self, key: str | int) -> Message:
+        """Look a message up by name or opcode.
+
+        Raises
+        ------
+        KeyError
+            If there is no such message.
+        """
+        for m in self.messages:
+            if m.name == key or m.opcode == key:
+                return m
+        raise KeyError(key)
+
+    def status_name(self, code: int) -> str:
+        for name, value in self.status.items():
+            if value == code:
+                return name
+        return f"STATUS_{code}"
+
+
+def _fields(items: list[dict]) -> tuple[Field, ...]:
+    out = []
+    for item in items:
+        f = Field(item["name"], item["type"], item.get("unit", ""), item.get("doc", ""))
+        base = f.element_type
+        if base not in SCALAR_TYPES and not (base == "str" and not f.is_array):
+            raise ValueError(f"field {f.name!r}: unknown type {f.type!r}")
+        out.append(f)
+    return tuple(out)
+
+
+def load_schema(data: bytes) -> Schema:
+    """Parse schema bytes (the contents of ``protocol.toml``).
+
+    Parameters
+    ----------
+    data : bytes
+        The TOML document.
+
+    Returns
+    -------
+    Schema
+    """
+    doc = tomllib.loads(data.decode("utf-8"))
+    proto = doc["protocol"]
+    header = _fields(doc["header"])
+    header_size = sum(SCALAR_TYPES[f.type][1] for f in header)
+    if header_size != proto["header_size"]:
+        raise ValueError(f"header fields add up to {header_size} bytes, not {proto['header_size']}")
+    messages = []
+    seen: set[int] = set()
+    for m in doc["message"]:
+        if m["opcode"] in seen:
+            raise ValueError(f"duplicate opcode {m['opcode']:#x}")
+        seen.add(m["opcode"])
+        messages.append(
+            Message(
+                m["name"],
+                m["opcode"],
+                m.get("doc", ""),
+                _fields(m.get("request", [])),
+                _fields(m.get("reply", [])),
+                _fields(m.get("progress", [])),
+            )
+        )
+    return Schema(
+        name=proto["name"],
+        major=proto["major"],
+        minor=proto["minor"],
+        hash=zlib.crc32(data),
+        header=header,
+        header_size=header_size,
+        crc_size=proto["crc_size"],
+        min_frame_payload=proto["min_frame_payload"],
+        reply_cache=proto["reply_cache"],
+        flags=MappingProxyType({k: 1 << v["bit"] for k, v in doc["flags"].items()}),
+        flag_docs=MappingProxyType({k: v.get("doc", "") for k, v in doc["flags"].items()}),
+        status=MappingProxyType({s["name"]: s["code"] for s in doc["status"]}),
+        status_docs=MappingProxyType({s["name"]: s.get("doc", "") for s in doc["status"]}),
+        messages=tuple(messages),
+        error_reply=_fields(doc["error_reply"]["fields"]),
+        enums=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in doc.get("enums", {}).items()}),
+    )
+
+
+def schema_bytes() -> bytes:
+    """The bytes of the packaged ``protocol.toml``."""
+    return resources.files(__package__).joinpath("protocol.toml").read_bytes()
+
+
+#: the schema this package was built from
+SCHEMA: Schema = load_schema(schema_bytes())
