@@ -1,0 +1,375 @@
+"""The Board: typed operations in SI units over a :class:`~memhw.link.Link`.
+
+Every public method validates its arguments against the board's announced
+geometry and limits *before* anything is sent (:class:`~memhw.errors.LimitError`),
+converts SI quantities to codes, and splits work into as few requests as the
+board's maximum message size allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+import firmware_protocol as fp
+
+from .codes import CodeConverter
+from .errors import LimitError, VersionMismatch
+from .info import BoardInfo
+from .link import Link
+
+__all__ = ["Board"]
+
+ArrayLike = Any
+_GROUP = fp.SCHEMA.enums["LineGroup"]
+#: bytes of request payload that are not per-device data (headers of arrays etc.)
+_REQUEST_SLACK = 64
+
+
+def _as_float(name: str, value: ArrayLike) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise LimitError(f"{name}: not a number or array of numbers: {value!r}") from None
+    if not np.all(np.isfinite(arr)):
+        raise LimitError(f"{name}: contains NaN or infinity")
+    return arr
+
+
+def _broadcast(name: str, value: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
+    arr = _as_float(name, value)
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise LimitError(f"{name}: shape {arr.shape} does not fit {shape}") from None
+
+
+def _check_range(name: str, arr: np.ndarray, lo: float, hi: float, unit: str) -> None:
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        bad = arr.min() if arr.min() < lo else arr.max()
+        raise LimitError(f"{name}: {bad:g} {unit} is outside the limit [{lo:g}, {hi:g}] {unit}")
+
+
+def _compact(codes: np.ndarray) -> np.ndarray:
+    """Per-device codes -> one broadcast code when they are all equal."""
+    return codes[:1] if codes.size and np.all(codes == codes[0]) else codes
+
+
+class Board:
+    """A connected measurement board with its crossbar array.
+
+    Use :func:`memhw.connect` to make one. Physical quantities are SI (V, A, S,
+    s); arrays are (rows, cols). Closing (or leaving a ``with`` block) grounds
+    every line.
+    """
+
+    def __init__(self, link: Link, address: str):
+        self.link = link
+        self.address = address
+        hello = link.request("HELLO", {"host_major": fp.MAJOR, "host_minor": fp.MINOR})
+        if hello["major"] != fp.MAJOR:
+            raise VersionMismatch(
+                f"{address}: board speaks protocol {hello['major']}.{hello['minor']}, "
+                f"this memhw speaks {fp.MAJOR}.{fp.MINOR}; update the "
+                + ("firmware" if hello["major"] < fp.MAJOR else "host software")
+            )
+        self.info = BoardInfo.from_hello(address, hello)
+        link.max_payload = max(fp.SCHEMA.min_frame_payload, min(self.info.max_frame, 0xFFFF))
+        # The boot id of the HELLO reply becomes the reference: a later reply
+        # with another one means the board rebooted under us.
+        link.boot_id = link.last_boot_id
+        self.codes = CodeConverter(self.info)
+        self._closed = False
+
+    # ---------------------------------------------------------------- basics
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the array."""
+        return self.info.shape
+
+    def __enter__(self) -> "Board":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"<Board {i.serial} {i.rows}x{i.cols} at {self.address!r} fw {i.firmware!r}>"
+
+    def close(self) -> None:
+        """Ground every line and release the connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.ground_all()
+        finally:
+            self.link.transport.close()
+
+    def status(self) -> dict[str, Any]:
+        """The board's state, last error and counters (STATUS)."""
+        return self.link.request("STATUS")
+
+    def ground_all(self) -> None:
+        """Ground every row, column and gate line."""
+        self.link.request("GROUND_ALL", {"mode": 0})
+
+    def float_all(self) -> None:
+        """Disconnect (float) every line."""
+        self.link.request("GROUND_ALL", {"mode": 1})
+
+    def abort(self) -> None:
+        """Ask the board to stop the running operation and ground all lines.
+
+        Safe to call from another thread (or a signal handler) while a long
+        operation is in flight; that operation then raises
+        :class:`~memhw.errors.OperationAborted`. When nothing is running it
+        grounds the lines.
+        """
+        if self.link.busy:
+            self.link.send_only("ABORT")
+        else:
+            self.link.request("ABORT")
+
+    # ---------------------------------------------------------- DC levels
+    def apply(
+        self,
+        rows: ArrayLike | None = None,
+        cols: ArrayLike | None = None,
+        gates: ArrayLike | None = None,
+        *,
+        row_mask: ArrayLike | None = None,
+        col_mask: ArrayLike | None = None,
+        gate_mask: ArrayLike | None = None,
+    ) -> None:
+        """Set DC levels on rows, columns and/or gates.
+
+        Parameters
+        ----------
+        rows, cols, gates : float or array, optional
+            Volts. A scalar goes to every line of the group (or to the lines
+            of its mask), an array gives each line its own level; None leaves
+            the group unchanged.
+        row_mask, col_mask, gate_mask : bool array, optional
+            With a scalar level: only these lines change.
+
+        Raises
+        ------
+        LimitError
+            Wrong shape, NaN, or a level beyond the board's limits (nothing sent).
+        """
+        i = self.info
+        plan = []
+        for name, value, mask, n, group, hi, lo in (
+            ("rows", rows, row_mask, i.rows, "ROWS", i.limits.v_read, -i.limits.v_read),
+            ("cols", cols, col_mask, i.cols, "COLS", i.limits.v_read, -i.limits.v_read),
+            ("gates", gates, gate_mask, i.cols, "GATES", i.limits.v_gate, 0.0),
+        ):
+            if value is None:
+                if mask is not None:
+                    raise LimitError(f"{name}_mask given without a {name} level")
+                continue
+            arr = _as_float(name, value)
+            _check_range(name, arr, lo, hi, "V")
+            conv = self.codes.gate_codes if group == "GATES" else self.codes.line_codes
+            if arr.ndim == 0:
+                m = np.ones(n, bool) if mask is None else self._mask1d(f"{name}_mask", mask, n)
+                fields = {"value": int(conv(arr)), "mask": np.packbits(m, bitorder="little"),
+                          "codes": np.zeros(0, np.int16)}
+            else:
+                if mask is not None:
+                    raise LimitError(f"{name}_mask only goes with a scalar level")
+                if arr.shape != (n,):
+                    raise LimitError(f"{name}: shape {arr.shape}, expected ({n},)")
+                fields = {"value": 0, "mask": np.zeros(0, np.uint8), "codes": conv(arr)}
+            plan.append({"group": _GROUP[group], **fields})
+        for fields in plan:
+            self.link.request("SET_LEVELS", fields)
+
+    @staticmethod
+    def _mask1d(name: str, mask: ArrayLike, n: int) -> np.ndarray:
+        m = np.asarray(mask)
+        if m.dtype != bool or m.shape != (n,):
+            raise LimitError(f"{name}: expected a boolean array of shape ({n},), got {m.dtype} {m.shape}")
+        return m
+
+    # --------------------------------------------------------------- reads
+    def read_currents(self, gain: int | str | ArrayLike = "auto", average: int = 1) -> np.ndarray:
+        """Read every column's current in parallel at the present DC levels.
+
+        Parameters
+        ----------
+        gain : "auto", int or (cols,) ints
+            TIA gain index (into ``info.tia_gains``) or auto-ranging.
+        average : int
+            ADC samples averaged per column.
+
+        Returns
+        -------
+        ndarray, shape (cols,)
+            Amperes into each column (positive for rows above the column level).
+        """
+        average = self._check_average(average)
+        r = self.link.request("READ_CURRENTS", {"gains": self._gain(gain), "average": average})
+        return self.codes.currents(r["codes"], r["gains"], average)
+
+    def vmm(self, v: ArrayLike, gain: int | str | ArrayLike = "auto") -> np.ndarray:
+        """Vector-matrix multiply in the array: drive the rows, read the columns.
+
+        Parameters
+        ----------
+        v : array, shape (rows,) or (n, rows)
+            Row voltages, |v| <= ``info.limits.v_read``.
+        gain : "auto", int or (cols,) ints
+            TIA gains; "auto" ranges every sample.
+
+        Returns
+        -------
+        ndarray, shape (cols,) or (n, cols)
+            Column currents in amperes; for an ideal array ``v @ G``.
+        """
+        i = self.info
+        arr = _as_float("v", v)
+        single = arr.ndim == 1
+        if arr.ndim not in (1, 2) or arr.shape[-1] != i.rows:
+            raise LimitError(f"v: shape {arr.shape}, expected ({i.rows},) or (n, {i.rows})")
+        _check_range("v", arr, -i.limits.v_read, i.limits.v_read, "V")
+        arr = arr.reshape(-1, i.rows)
+        gains = self._gain(gain)
+        codes = self.codes.line_codes(arr)
+        per_request = max(1, (i.max_message - _REQUEST_SLACK) // (2 * i.rows))
+        out = np.empty((len(arr), i.cols))
+        for s in range(0, len(arr), per_request):
+            block = codes[s : s + per_request]
+            r = self.link.request("VMM", {"n": len(block), "gains": gains, "inputs": block})
+            g = r["gains"].reshape(-1, i.cols)
+            out[s : s + len(block)] = self.codes.currents(r["codes"].reshape(-1, i.cols), g)
+        return out[0] if single else out
+
+    def read_conductance(
+        self, v_read: float = 0.2, average: int = 1, gain: int | str | ArrayLike = "auto",
+        rows: slice | None = None,
+    ) -> np.ndarray:
+        """Conductance map: drive one row at a time at ``v_read``, read all columns.
+
+        Parameters
+        ----------
+        v_read : float
+            Read voltage, V (0 < v_read <= limit).
+        average : int
+            Samples averaged per device.
+        gain : "auto", int or (cols,) ints
+        rows : slice, optional
+            Only these rows (default: all).
+
+        Returns
+        -------
+        ndarray, shape (n_rows, cols)
+            Siemens, I / V_read.
+        """
+        i = self.info
+        vr = float(_as_float("v_read", v_read))
+        if not 0 < vr <= i.limits.v_read:
+            raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
+        average = self._check_average(average)
+        start, stop, step = (rows or slice(None)).indices(i.rows)
+        if step != 1 or stop <= start:
+            raise LimitError(f"rows: need a non-empty contiguous slice, got {rows!r}")
+        code = int(self.codes.line_codes(vr))
+        r = self.link.request("READ_MAP", {"v_read": code, "row_start": start, "row_count": stop - start,
+                                           "average": average, "gains": self._gain(gain)})
+        n = stop - start
+        currents = self.codes.currents(r["codes"].reshape(n, i.cols), r["gains"].reshape(-1, i.cols))
+        return currents / float(self.codes.line_volts(code))
+
+    # -------------------------------------------------------------- pulses
+    def pulse_set(self, mask: ArrayLike, v: ArrayLike = 2.5, gate: ArrayLike = 1.0, width: ArrayLike = 1e-6,
+                  *, progress: Callable[[int, int], None] | None = None) -> int:
+        """SET the devices of ``mask``: column pulse of ``v`` through gate ``gate``.
+
+        Parameters
+        ----------
+        mask : bool array (rows, cols)
+            Devices to pulse.
+        v, gate, width : float or (rows, cols) array
+            Amplitude (V), gate voltage (V, sets the compliance) and width (s);
+            only values at selected devices matter.
+        progress : callable(rows_done, rows_total), optional
+
+        Returns
+        -------
+        int
+            Pulses applied.
+        """
+        return self._pulses("PULSE_SET", mask, v, gate, width, self.info.limits.v_set, progress)
+
+    def pulse_reset(self, mask: ArrayLike, v: ArrayLike = 1.7, gate: ArrayLike = 5.0, width: ArrayLike = 1e-6,
+                    *, progress: Callable[[int, int], None] | None = None) -> int:
+        """RESET the devices of ``mask``: row pulse of ``v`` with the gate at ``gate``.
+
+        Parameters and return value as :meth:`pulse_set`.
+        """
+        return self._pulses("PULSE_RESET", mask, v, gate, width, self.info.limits.v_reset, progress)
+
+    def _pulses(self, message: str, mask: ArrayLike, v: ArrayLike, gate: ArrayLike, width: ArrayLike,
+                v_max: float, progress: Callable[[int, int], None] | None) -> int:
+        i = self.info
+        m = np.asarray(mask)
+        if m.dtype != bool or m.shape != i.shape:
+            raise LimitError(f"mask: expected a boolean array of shape {i.shape}, got {m.dtype} {m.shape}")
+        amp = _broadcast("v", v, i.shape)[m]
+        gates = _broadcast("gate", gate, i.shape)[m]
+        widths = _broadcast("width", width, i.shape)[m]
+        lsb = i.dac_line_lsb
+        _check_range("v", amp, lsb, v_max, "V")
+        _check_range("gate", gates, 0.0, i.limits.v_gate, "V")
+        _check_range("width", widths, i.limits.width_min, i.limits.width_max, "s")
+        amp_c = self.codes.line_codes(amp)
+        gate_c = self.codes.gate_codes(gates)
+        width_c = np.clip(self.codes.width_codes(widths), 0, i.width_max_code)
+        rows_with = np.flatnonzero(m.any(axis=1))
+        if rows_with.size == 0:
+            return 0
+        # split into row blocks whose request fits the board's message size
+        counts = m.sum(axis=1)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        row_bytes = i.cols / 8 + 6 * counts  # packed mask + amplitude, gate, width codes
+        budget = i.max_message - _REQUEST_SLACK
+        first, end_all = int(rows_with[0]), int(rows_with[-1]) + 1
+        total_rows = end_all - first
+        applied = 0
+        start = first
+        while start < end_all:
+            stop, size = start, 0.0
+            while stop < end_all and (stop == start or size + row_bytes[stop] <= budget):
+                size += row_bytes[stop]
+                stop += 1
+            sel = slice(offsets[start], offsets[stop])
+            fields = {
+                "row_start": start, "row_count": stop - start,
+                "mask": np.packbits(m[start:stop].reshape(-1), bitorder="little"),
+                "amplitude": _compact(amp_c[sel]), "gate": _compact(gate_c[sel]), "width": _compact(width_c[sel]),
+            }
+            cb = None
+            if progress is not None:
+                base = start - first
+                cb = lambda rep, base=base: progress(base + rep["rows_done"], total_rows)  # noqa: E731
+            r = self.link.request(message, fields, progress=cb)
+            applied += r["pulses"]
+            start = stop
+        return applied
+
+    # ------------------------------------------------------------- helpers
+    def _gain(self, gain: int | str | ArrayLike) -> np.ndarray:
+        try:
+            return self.codes.gain_field(gain)
+        except ValueError as exc:
+            raise LimitError(str(exc)) from None
+
+    @staticmethod
+    def _check_average(average: int) -> int:
+        if isinstance(average, bool) or not isinstance(average, (int, np.integer)) or not 1 <= average <= 0xFFFF:
+            raise LimitError(f"average must be an integer in 1..65535, got {average!r}")
+        return int(average)

@@ -1,0 +1,173 @@
+"""The ``memhw`` command line.
+
+Every command takes ``--board ADDRESS`` (default ``mock://``). Ctrl+C stops at
+the next step, grounds the lines (closing the board does) and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import __version__
+from .board import Board
+from .connect import connect
+from .errors import MemhwError
+
+DEFAULT_BOARD = "mock://"
+
+
+def _board(args: argparse.Namespace) -> Board:
+    return connect(args.board, timeout=args.timeout)
+
+
+def _summary(name: str, x: np.ndarray, unit: str, scale: float) -> str:
+    x = np.asarray(x) / scale
+    return (f"{name}: shape {x.shape}, min {x.min():.3f}, median {np.median(x):.3f}, "
+            f"mean {x.mean():.3f}, max {x.max():.3f} {unit}")
+
+
+# ------------------------------------------------------------------ commands
+def cmd_info(args: argparse.Namespace) -> int:
+    with _board(args) as board:
+        info = board.info
+        d = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "limits"}
+        d["limits"] = vars(info.limits)
+        if args.json:
+            print(json.dumps(d, indent=2, default=str))
+        else:
+            for k, v in d.items():
+                print(f"{k:>15}: {v}")
+    return 0
+
+
+def save_array(path: Path, data: np.ndarray, name: str, attrs: dict) -> None:
+    """Write an array to .npy or to an HDF5 dataset ``name`` with unit attributes."""
+    if path.suffix == ".npy":
+        np.save(path, data)
+    elif path.suffix in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(path, "a") as f:
+            if name in f:
+                del f[name]
+            ds = f.create_dataset(name, data=data)
+            ds.attrs.update(attrs)
+    else:
+        raise MemhwError(f"--out {path}: use a .npy, .h5 or .hdf5 file name")
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix not in (".npy", ".h5", ".hdf5"):
+        raise MemhwError(f"--out {out}: use a .npy, .h5 or .hdf5 file name")
+    with _board(args) as board:
+        t0 = time.perf_counter()
+        g = board.read_conductance(v_read=args.v_read, average=args.average)
+        dt = time.perf_counter() - t0
+        print(f"board {board.info.serial} ({board.info.firmware}), read {g.size} devices in {dt * 1e3:.1f} ms")
+        print(_summary("conductance", g, "uS", 1e-6))
+        if out is not None:
+            save_array(out, g, "conductance", {"unit": "S", "v_read": args.v_read, "average": args.average,
+                                               "serial": board.info.serial})
+            print(f"wrote {out}")
+    return 0
+
+
+def cmd_mock_serve(args: argparse.Namespace) -> int:
+    from .mock.firmware import BoardEmulator
+    from .mock.server import EmulatorServer
+    from urllib.parse import parse_qsl
+
+    emulator = BoardEmulator.from_query(dict(parse_qsl(args.options or "")))
+    if args.pty:
+        server = EmulatorServer.pty(emulator)
+        print(f"serving mock board {emulator.serial} on {server.address}", flush=True)
+    else:
+        host, _, port = args.tcp.rpartition(":")
+        host = host or "127.0.0.1"
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            if not args.allow_remote:
+                raise MemhwError(f"refusing to bind {host}: the emulator has no authentication; "
+                                 "pass --allow-remote to expose it beyond this machine")
+            logging.warning("binding %s: anyone who can reach this address can drive the mock board", host)
+        server = EmulatorServer.tcp(emulator, host, int(port or 0))
+        print(f"serving mock board {emulator.serial} on {server.address}  (VISA: {server.visa_address})",
+              flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        server.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.board, out=args.out)
+
+
+# -------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="memhw", description="Drive a memristor crossbar board or its emulator.")
+    p.add_argument("--version", action="version", version=f"memhw {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("--board", default=DEFAULT_BOARD, help="board address (default %(default)s)")
+        sp.add_argument("--timeout", type=float, default=2.0, help="reply timeout in s")
+        sp.set_defaults(func=fn)
+        return sp
+
+    sp = add("info", cmd_info, "show the board's identity, geometry and limits")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("read", cmd_read, "read the conductance map")
+    sp.add_argument("--v-read", type=float, default=0.2, help="read voltage in V")
+    sp.add_argument("--average", type=int, default=1, help="samples averaged per device")
+    sp.add_argument("--out", help="write the map to FILE.npy or FILE.h5")
+
+    sp = add("demo", cmd_demo, "run the demonstration session on the board")
+    sp.add_argument("--out", default="demo-out", help="folder for the session's files")
+
+    mock = sub.add_parser("mock", help="the built-in board emulator")
+    msub = mock.add_subparsers(dest="mock_command", required=True)
+    sp = msub.add_parser("serve", help="serve the emulator on a TCP port or a pseudo-terminal")
+    grp = sp.add_mutually_exclusive_group()
+    grp.add_argument("--tcp", default="127.0.0.1:0", metavar="HOST:PORT",
+                     help="listen here (default %(default)s: loopback, free port)")
+    grp.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
+    sp.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    sp.add_argument("--options", default="", metavar="QUERY",
+                    help="emulator options as in mock:// addresses, e.g. 'preset=harsh&seed=4'")
+    sp.set_defaults(func=cmd_mock_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted: lines grounded", file=sys.stderr)
+        return 130
+    except (MemhwError, ValueError, OSError) as exc:
+        print(f"memhw: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

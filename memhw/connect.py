@@ -1,0 +1,103 @@
+"""``memhw.connect(address)``: turn an address into a connected :class:`Board`.
+
+Addresses
+---------
+``mock://[?preset=paper&seed=0&...]``
+    The built-in board emulator, in this process (bytes still go through the
+    full protocol stack).
+``visa://RESOURCE[?backend=@py]``
+    Any VISA resource through pyvisa, e.g. ``visa://TCPIP0::127.0.0.1::5025::SOCKET``.
+anything else
+    A serial device or pyserial URL: ``/dev/ttyACM0``, ``COM3``,
+    ``socket://127.0.0.1:5025``, ``loop://``, ``spy://...``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+from .board import Board
+from .errors import AddressError, MemhwError, TransportError
+from .link import Link
+from .transport import InProcessTransport, SerialTransport, Transport, VisaTransport
+
+__all__ = ["connect", "open_transport"]
+
+
+def open_transport(address: str, *, baudrate: int = 115200) -> Transport:
+    """Open the byte transport an address names (no handshake).
+
+    Raises
+    ------
+    AddressError
+        The address is empty, malformed or of an unknown kind.
+    TransportError
+        The port or resource exists but cannot be opened (missing, busy).
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise AddressError(f"board address must be a non-empty string, got {address!r}")
+    address = address.strip()
+    if address.startswith("mock://"):
+        from .mock.firmware import BoardEmulator  # only when the user asks for the mock
+
+        query = urlsplit(address).query
+        try:
+            params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+            emulator = BoardEmulator.from_query(params)
+        except ValueError as exc:
+            raise AddressError(f"{address!r}: {exc}") from None
+        return InProcessTransport(emulator, url=address)
+    if address.startswith("visa://"):
+        rest = address[len("visa://"):]
+        resource, _, query = rest.partition("?")
+        try:
+            opts = dict(parse_qsl(query, strict_parsing=bool(query)))
+        except ValueError as exc:
+            raise AddressError(f"{address!r}: {exc}") from None
+        unknown = set(opts) - {"backend"}
+        if unknown or not resource:
+            raise AddressError(f"{address!r}: expected visa://RESOURCE[?backend=@py]")
+        return VisaTransport(resource, backend=opts.get("backend", "@py"))
+    try:
+        return SerialTransport(address, baudrate=baudrate)
+    except TransportError as exc:
+        if "protocol" in str(exc) and "not known" in str(exc):
+            raise AddressError(
+                f"{address!r}: unknown kind of address; use mock://, visa://RESOURCE, "
+                "a serial device or a pyserial URL (socket://, loop://, spy://)"
+            ) from None
+        raise
+
+
+def connect(address: str = "mock://", *, timeout: float = 2.0, retries: int = 3,
+            baudrate: int = 115200) -> Board:
+    """Connect to a board and perform the handshake.
+
+    Parameters
+    ----------
+    address : str
+        See the module documentation; default is the in-process emulator.
+    timeout : float
+        Seconds to wait for each reply.
+    retries : int
+        Re-sends of an unanswered request (answered from the board's reply
+        cache, never executed twice).
+    baudrate : int
+        For serial ports.
+
+    Returns
+    -------
+    Board
+
+    Examples
+    --------
+    >>> with connect("mock://?preset=ideal&seed=1") as board:
+    ...     board.info.shape
+    (128, 64)
+    """
+    transport = open_transport(address, baudrate=baudrate)
+    try:
+        return Board(Link(transport, timeout=timeout, retries=retries), address)
+    except BaseException:
+        transport.close()
+        raise

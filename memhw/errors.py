@@ -1,0 +1,96 @@
+"""The one exception hierarchy of memhw.
+
+Everything memhw raises on purpose derives from :class:`MemhwError`::
+
+    MemhwError
+    ├── TransportError (also a builtin ConnectionError)
+    │   ├── LinkTimeout (also a builtin TimeoutError)
+    │   └── Disconnected
+    ├── ProtocolError (also firmware_protocol.ProtocolError)
+    │   └── VersionMismatch
+    ├── BoardError            the board refused a request: .status, .message
+    │   ├── BoardResetError   the board rebooted under us
+    │   └── OperationAborted  an abort stopped the operation: .reply says how far it got
+    └── LimitError (also ValueError)   refused on the host before anything was sent
+"""
+
+from __future__ import annotations
+
+import firmware_protocol
+
+__all__ = [
+    "MemhwError",
+    "TransportError",
+    "LinkTimeout",
+    "Disconnected",
+    "ProtocolError",
+    "VersionMismatch",
+    "BoardError",
+    "BoardResetError",
+    "OperationAborted",
+    "LimitError",
+    "AddressError",
+]
+
+
+class MemhwError(Exception):
+    """Base class of every error memhw raises on purpose."""
+
+
+class TransportError(MemhwError, ConnectionError):
+    """The byte link failed (port missing or busy, socket closed, I/O error)."""
+
+
+class LinkTimeout(TransportError, TimeoutError):
+    """No valid reply arrived within the timeout, after all retries."""
+
+
+class Disconnected(TransportError):
+    """The transport is closed or the peer went away."""
+
+
+class AddressError(MemhwError, ValueError):
+    """A board address that names no known kind of connection."""
+
+
+class ProtocolError(MemhwError, firmware_protocol.ProtocolError):
+    """A frame or message that breaks the protocol."""
+
+
+class VersionMismatch(ProtocolError):
+    """The board speaks an incompatible protocol major version."""
+
+
+class BoardError(MemhwError):
+    """The board answered with a non-OK status.
+
+    Attributes
+    ----------
+    status : int
+        Status code from the reply header.
+    status_name : str
+        Its name in the protocol schema (``"LIMIT"``, ``"ABORTED"``, ...).
+    message : str
+        The board's explanation (from STATUS), if any.
+    reply : dict or None
+        Decoded reply payload, when the board sent one (e.g. rows done before an abort).
+    """
+
+    def __init__(self, status: int, status_name: str, message: str = "", reply: dict | None = None):
+        self.status = status
+        self.status_name = status_name
+        self.message = message
+        self.reply = reply
+        super().__init__(f"board refused: {status_name}" + (f": {message}" if message else ""))
+
+
+class BoardResetError(BoardError):
+    """The board's boot id changed: it rebooted and lost its state."""
+
+
+class LimitError(MemhwError, ValueError):
+    """A request outside the safety limits or of the wrong shape; nothing was sent."""
+
+
+class OperationAborted(BoardError):
+    """A long operation was stopped by an abort; ``reply`` says how far it got."""

@@ -1,0 +1,92 @@
+"""What a board announces about itself in the handshake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety limits in SI units; requests beyond them raise :class:`~memhw.errors.LimitError`.
+
+    Attributes
+    ----------
+    v_read : float
+        Largest |V| for DC levels on rows and columns and for VMM inputs.
+    v_set, v_reset : float
+        Largest SET / RESET pulse amplitude, V.
+    v_gate : float
+        Largest gate voltage, V (gates are never negative).
+    width_min, width_max : float
+        Pulse width range, s.
+    """
+
+    v_read: float
+    v_set: float
+    v_reset: float
+    v_gate: float
+    width_min: float
+    width_max: float
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """Identity, geometry, transfer functions and limits of a connected board."""
+
+    address: str
+    protocol: tuple[int, int]
+    schema_hash: int
+    firmware: str
+    serial: str
+    rows: int
+    cols: int
+    dac_bits: int
+    adc_bits: int
+    dac_line_lsb: float
+    dac_gate_lsb: float
+    adc_lsb: float
+    tia_gains: tuple[float, ...]
+    width_offset: float
+    width_lsb: float
+    width_max_code: int
+    limits: Limits
+    max_frame: int
+    max_message: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the array."""
+        return (self.rows, self.cols)
+
+    @classmethod
+    def from_hello(cls, address: str, h: dict) -> "BoardInfo":
+        """Build from a decoded HELLO reply."""
+        w_off, w_lsb = float(h["width_offset"]), float(h["width_lsb"])
+        return cls(
+            address=address,
+            protocol=(h["major"], h["minor"]),
+            schema_hash=h["schema_hash"],
+            firmware=h["firmware"],
+            serial=h["serial"],
+            rows=h["rows"],
+            cols=h["cols"],
+            dac_bits=h["dac_bits"],
+            adc_bits=h["adc_bits"],
+            dac_line_lsb=float(h["dac_line_lsb"]),
+            dac_gate_lsb=float(h["dac_gate_lsb"]),
+            adc_lsb=float(h["adc_lsb"]),
+            tia_gains=tuple(float(g) for g in h["tia_gains"]),
+            width_offset=w_off,
+            width_lsb=w_lsb,
+            width_max_code=h["width_max_code"],
+            limits=Limits(
+                v_read=float(h["v_read_max"]),
+                v_set=float(h["v_set_max"]),
+                v_reset=float(h["v_reset_max"]),
+                v_gate=float(h["v_gate_max"]),
+                width_min=w_off,
+                width_max=w_off + w_lsb * h["width_max_code"],
+            ),
+            max_frame=h["max_frame"],
+            max_message=h["max_message"],
+        )

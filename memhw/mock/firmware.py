@@ -1,0 +1,482 @@
+"""Board emulator: the firmware side of :mod:`firmware_protocol` over a mock chip.
+
+A :class:`BoardEmulator` is a byte peer. It decodes frames, executes requests
+on a :class:`~memhw.mock.chip.Chip` through a :class:`~memhw.mock.periphery.Periphery`
+(DAC codes in, ADC codes out), enforces the board's own limits, keeps a reply
+cache so a repeated sequence number is answered without executing again, and
+counts what it did (pulses per device, requests, bytes, virtual time) so tests
+can check exactly-once behaviour and benchmarks can estimate hardware time.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+import firmware_protocol as fp
+from firmware_protocol.framing import PROGRESS, REPLY, WANT_PROGRESS
+
+from .chip import Chip
+from .params import MockParams, make_params
+from .periphery import Periphery
+
+__all__ = ["BoardEmulator", "Counters", "FIRMWARE_VERSION"]
+
+FIRMWARE_VERSION = "memhw-emu 1.0"
+ST = fp.STATUS
+_ABORT_OP = fp.SCHEMA.message("ABORT").opcode
+_HELLO_OP = fp.SCHEMA.message("HELLO").opcode
+_GROUPS = fp.SCHEMA.enums["LineGroup"]
+AUTO_GAIN = 255
+
+
+class Refused(Exception):
+    """Raised inside a handler to answer with a non-OK status."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = ST[status]
+        self.reason = reason
+
+
+class Aborted(Exception):
+    """Raised inside a long handler when an ABORT arrived; carries the partial reply."""
+
+    def __init__(self, reply: dict[str, Any]):
+        super().__init__("aborted")
+        self.reply = reply
+
+
+@dataclass
+class Counters:
+    """What the emulated board has done since boot."""
+
+    pulses: np.ndarray                     # (rows, cols) pulses applied per device
+    set_pulses: int = 0
+    reset_pulses: int = 0
+    requests: int = 0
+    executed: dict = field(default_factory=dict)   # opcode name -> executions
+    cache_hits: int = 0
+    bad_frames: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    handler_seconds: float = 0.0           # host CPU time spent in handlers
+    busy_time: float = 0.0                 # estimated hardware time, s
+
+
+def _unpack_mask(packed: np.ndarray, n: int) -> np.ndarray:
+    if packed.size != (n + 7) // 8:
+        raise Refused("BAD_PAYLOAD", f"mask has {packed.size} bytes, expected {(n + 7) // 8}")
+    return np.unpackbits(packed, count=n, bitorder="little").astype(bool)
+
+
+class BoardEmulator:
+    """The emulated measurement board with its chip.
+
+    Parameters
+    ----------
+    params : MockParams
+        Chip, periphery and board parameters (see :mod:`memhw.mock.params`).
+    seed : int
+        Seeds every random draw, so equal seeds and operations give equal results.
+    serial : str
+        Board serial number reported by HELLO.
+    pace : float
+        Real seconds spent per second of emulated hardware time (0: as fast as
+        possible; 1: real time). Lets long operations be watched and aborted.
+    """
+
+    def __init__(self, params: MockParams | None = None, seed: int = 0, serial: str | None = None,
+                 pace: float = 0.0):
+        self.params = params or make_params()
+        p = self.params
+        self.seed = seed
+        self.pace = pace
+        rng = np.random.default_rng(seed)
+        self.chip = Chip(p, np.random.default_rng(rng.integers(2**63)))
+        self.periphery = Periphery(p, np.random.default_rng(rng.integers(2**63)))
+        self.serial = serial or p.serial
+        self.rows, self.cols = p.rows, p.cols
+        self.boot_id = secrets.randbits(16) or 1
+        self.counters = Counters(np.zeros((p.rows, p.cols), dtype=np.int64))
+        self._limits = {
+            "read": round(p.v_read_max / p.dac_line_lsb),
+            "set": round(p.v_set_max / p.dac_line_lsb),
+            "reset": round(p.v_reset_max / p.dac_line_lsb),
+            "gate": round(p.v_gate_max / p.dac_gate_lsb),
+        }
+        self._levels = {g: np.zeros(self.cols if g else self.rows, dtype=np.int64) for g in _GROUPS.values()}
+        # lines not driven by their DAC are switched to ground (exactly 0 V)
+        self._driven = {g: np.zeros(self.cols if g else self.rows, dtype=bool) for g in _GROUPS.values()}
+        self._floating = False
+        self._gate_on_code = round(p.gate_read / p.dac_gate_lsb)
+        self._decoder = fp.FrameDecoder()
+        self._assembler = fp.MessageAssembler(max_message=p.max_message)
+        self._cache: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        self._backlog: list[fp.Message] = []
+        self._send: Callable[[bytes], None] = lambda data: None
+        self._poll: Callable[[], bytes] = lambda: b""
+        self._busy = False
+        self._abort = False
+        self._last_status = 0
+        self._last_error = ""
+        self._boot_time = time.monotonic()
+        self._handlers = {
+            "HELLO": self._hello,
+            "STATUS": self._status,
+            "SET_LEVELS": self._set_levels,
+            "READ_CURRENTS": self._read_currents,
+            "VMM": self._vmm,
+            "READ_MAP": self._read_map,
+            "PULSE_SET": self._pulse_set,
+            "PULSE_RESET": self._pulse_reset,
+            "GROUND_ALL": self._ground_all,
+            "ABORT": self._abort_request,
+        }
+        missing = {m.name for m in fp.SCHEMA.messages} - set(self._handlers)
+        assert not missing, f"emulator lacks handlers for {missing}"
+        self._by_opcode = {fp.SCHEMA.message(n).opcode: (fp.SCHEMA.message(n), h) for n, h in self._handlers.items()}
+
+    # ------------------------------------------------------------------ wiring
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> "BoardEmulator":
+        """Build from URL query parameters: ``preset``, ``seed``, ``serial``, ``pace`` and
+        any :class:`MockParams` field (``mock://?preset=harsh&seed=4&wire_resistance=0.5``)."""
+        q = dict(query)
+        preset = q.pop("preset", "paper")
+        try:
+            seed = int(q.pop("seed", "0"))
+        except ValueError:
+            raise ValueError(f"seed must be an integer, got {query['seed']!r}") from None
+        serial = q.pop("serial", None)
+        try:
+            pace = float(q.pop("pace", "0"))
+        except ValueError:
+            raise ValueError(f"pace must be a number, got {query['pace']!r}") from None
+        return cls(make_params(preset, **q), seed=seed, serial=serial, pace=pace)
+
+    @property
+    def levels(self) -> dict[str, np.ndarray]:
+        """Present DC level codes per line group (``"ROWS"``, ``"COLS"``, ``"GATES"``)."""
+        return {name: self._levels[g].copy() for name, g in _GROUPS.items()}
+
+    def attach(self, send: Callable[[bytes], None], poll: Callable[[], bytes]) -> None:
+        """Connect the emulator's output and its busy-time input poll."""
+        self._send = send
+        self._poll = poll
+
+    def receive(self, data: bytes) -> None:
+        """Handle bytes from the host, sending replies through ``send``."""
+        self.counters.bytes_in += len(data)
+        self._backlog.extend(self._messages(data))
+        while self._backlog and not self._busy:
+            self._dispatch(self._backlog.pop(0))
+
+    def _messages(self, data: bytes) -> list[fp.Message]:
+        out = []
+        for frame in self._decoder.feed(data):
+            msg = self._assembler.add(frame)
+            if msg is not None and not msg.is_reply:
+                out.append(msg)
+        self.counters.bad_frames = self._decoder.dropped + self._assembler.dropped
+        return out
+
+    def _emit(self, wire: bytes) -> None:
+        self.counters.bytes_out += len(wire)
+        self._send(wire)
+
+    def _reply(self, req: fp.Message, status: int, payload: bytes, flags: int = 0) -> bytes:
+        wire = fp.encode_message(seq=req.seq, opcode=req.opcode, payload=payload, flags=REPLY | flags,
+                                 status=status, boot_id=self.boot_id, max_payload=self.params.max_frame)
+        self._emit(wire)
+        return wire
+
+    # ---------------------------------------------------------------- dispatch
+    def _dispatch(self, req: fp.Message) -> None:
+        c = self.counters
+        c.requests += 1
+        key = zlib.crc32(req.payload, req.opcode)
+        cached = self._cache.get(req.seq)
+        if cached is not None and cached[0] == key and req.opcode != _ABORT_OP:
+            c.cache_hits += 1
+            self._emit(cached[1])
+            return
+        entry = self._by_opcode.get(req.opcode)
+        if entry is None:
+            wire = self._refuse(req, Refused("UNKNOWN_OPCODE", f"opcode {req.opcode:#04x} not implemented"))
+        elif req.version != fp.MAJOR and req.opcode != _HELLO_OP:
+            wire = self._refuse(req, Refused("BAD_VERSION", f"board speaks protocol {fp.MAJOR}, request is {req.version}"))
+        else:
+            message, handler = entry
+            t0 = time.perf_counter()
+            try:
+                values = fp.decode(req.opcode, "request", req.payload)
+                self._busy = True
+                self._abort = False
+                reply = handler(values, req)
+                wire = self._reply(req, ST["OK"], fp.encode(req.opcode, "reply", reply))
+                c.executed[message.name] = c.executed.get(message.name, 0) + 1
+            except fp.ProtocolError as exc:
+                wire = self._refuse(req, Refused("BAD_PAYLOAD", str(exc)))
+            except Refused as exc:
+                wire = self._refuse(req, exc)
+            except Aborted as exc:
+                self._ground(0)
+                c.executed[message.name] = c.executed.get(message.name, 0) + 1
+                wire = self._reply(req, ST["ABORTED"], fp.encode(req.opcode, "reply", exc.reply))
+            finally:
+                self._busy = False
+                c.handler_seconds += time.perf_counter() - t0
+        if req.opcode != _ABORT_OP:
+            self._cache[req.seq] = (key, wire)
+            self._cache.move_to_end(req.seq)
+            while len(self._cache) > fp.SCHEMA.reply_cache:
+                self._cache.popitem(last=False)
+
+    def _refuse(self, req: fp.Message, exc: Refused) -> bytes:
+        self._last_status, self._last_error = exc.status, exc.reason
+        return self._reply(req, exc.status, fp.encode(req.opcode, "error", {"reason": exc.reason}))
+
+    def _check_abort(self) -> bool:
+        """Between rows of a long operation: look at bytes that arrived meanwhile."""
+        data = self._poll()
+        if data:
+            self.counters.bytes_in += len(data)
+            for msg in self._messages(data):
+                if msg.opcode == _ABORT_OP:
+                    self._abort = True
+                    self.counters.requests += 1
+                    self._reply(msg, ST["OK"], fp.encode(_ABORT_OP, "reply", {"was_busy": 1}))
+                else:
+                    self._backlog.append(msg)
+        return self._abort
+
+    # ----------------------------------------------------------- conversions
+    def _gains(self, gains: np.ndarray) -> np.ndarray | None:
+        """Requested gain indices -> (cols,) array, or None for auto-ranging."""
+        n_gain = len(self.params.tia_gains)
+        if gains.size == 0 or (gains.size == 1 and gains[0] == AUTO_GAIN):
+            return None
+        if gains.size not in (1, self.cols):
+            raise Refused("BAD_PAYLOAD", f"gains must have 0, 1 or {self.cols} entries, not {gains.size}")
+        if gains.max() >= n_gain:
+            raise Refused("LIMIT", f"gain index {int(gains.max())} >= {n_gain}")
+        return np.broadcast_to(gains.astype(np.int64), (self.cols,))
+
+    def _measure(self, currents: np.ndarray, gains: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Digitise (n, cols) currents at fixed gains, or auto-range per sample:
+        the highest gain whose reading does not saturate."""
+        per = self.periphery
+        if gains is not None:
+            g = np.broadcast_to(gains, currents.shape)
+            return per.adc_codes(currents, g), gains.astype(np.uint8)
+        tia = np.asarray(self.params.tia_gains)
+        full_scale = 0.9 * (2 ** (self.params.adc_bits - 1)) * self.params.adc_lsb
+        # best guess from the analog value, then step down while saturated
+        fits = np.abs(currents)[..., None] * tia <= full_scale
+        g = np.where(fits.any(-1), len(tia) - 1 - np.argmax(fits[..., ::-1], axis=-1), 0)
+        codes = per.adc_codes(currents, g)
+        sat = per.saturated(codes)
+        while sat.any() and (g[sat] > 0).any():
+            g = np.where(sat & (g > 0), g - 1, g)
+            codes = np.where(sat, per.adc_codes(currents, g), codes)
+            sat = per.saturated(codes) & (g > 0)
+        return codes, g.astype(np.uint8).reshape(-1)
+
+    def _line_volts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Actual volts on rows, columns and gates: DAC output where driven, else 0."""
+        per, lv, dr = self.periphery, self._levels, self._driven
+        return tuple(np.where(dr[_GROUPS[g]], conv(lv[_GROUPS[g]]), 0.0)  # type: ignore[return-value]
+                     for g, conv in (("ROWS", per.row_volts), ("COLS", per.col_volts), ("GATES", per.gate_volts)))
+
+    def _tick(self, seconds: float) -> None:
+        self.counters.busy_time += seconds
+        self.chip.advance(seconds)
+        if self.pace:
+            time.sleep(seconds * self.pace)
+
+    # --------------------------------------------------------------- handlers
+    def _hello(self, v: dict, req: fp.Message) -> dict:
+        p = self.params
+        return {
+            "major": fp.MAJOR, "minor": fp.MINOR, "schema_hash": fp.SCHEMA.hash,
+            "firmware": FIRMWARE_VERSION, "serial": self.serial, "rows": self.rows, "cols": self.cols,
+            "dac_bits": p.dac_bits, "adc_bits": p.adc_bits, "dac_line_lsb": p.dac_line_lsb,
+            "dac_gate_lsb": p.dac_gate_lsb, "adc_lsb": p.adc_lsb, "tia_gains": np.asarray(p.tia_gains),
+            "width_offset": p.width_offset, "width_lsb": p.width_lsb, "width_max_code": p.width_max_code,
+            "v_read_max": p.v_read_max, "v_set_max": p.v_set_max, "v_reset_max": p.v_reset_max,
+            "v_gate_max": p.v_gate_max, "max_frame": p.max_frame, "max_message": p.max_message,
+        }
+
+    def _status(self, v: dict, req: fp.Message) -> dict:
+        return {"busy": 0, "last_status": self._last_status, "last_error": self._last_error,
+                "requests": self.counters.requests & 0xFFFFFFFF,
+                "pulses": int(self.counters.pulses.sum()) & 0xFFFFFFFF,
+                "uptime": time.monotonic() - self._boot_time}
+
+    def _set_levels(self, v: dict, req: fp.Message) -> dict:
+        group = v["group"]
+        if group not in _GROUPS.values():
+            raise Refused("BAD_PAYLOAD", f"unknown line group {group}")
+        n = self.rows if group == _GROUPS["ROWS"] else self.cols
+        limit = self._limits["gate" if group == _GROUPS["GATES"] else "read"]
+        levels, driven = self._levels[group], self._driven[group]
+        if v["codes"].size:
+            if v["codes"].size != n:
+                raise Refused("BAD_PAYLOAD", f"codes has {v['codes'].size} entries, group has {n} lines")
+            new = v["codes"].astype(np.int64)
+            selected = np.ones(n, bool)
+        else:
+            selected = _unpack_mask(v["mask"], n)
+            new = levels.copy()
+            new[selected] = v["value"]
+        if np.abs(new).max(initial=0) > limit or (group == _GROUPS["GATES"] and new.min(initial=0) < 0):
+            raise Refused("LIMIT", f"level outside the board's limit of {limit} codes")
+        levels[:] = new
+        driven |= selected
+        self._floating = False
+        return {}
+
+    def _read_currents(self, v: dict, req: fp.Message) -> dict:
+        avg = int(v["average"])
+        if avg < 1:
+            raise Refused("BAD_PAYLOAD", "average must be >= 1")
+        gains = self._gains(v["gains"])
+        rows_v, cols_v, gates_v = self._line_volts()
+        currents = self.chip.currents(np.broadcast_to(rows_v, (avg, self.rows)), cols_v, gates_v)
+        if gains is None:  # range on the first sample, keep that gain for the others
+            _, g = self._measure(currents[:1], None)
+            gains = g.astype(np.int64)
+        codes, g = self._measure(currents, gains)
+        self._tick(avg * self.params.sample_time)
+        return {"gains": g, "codes": codes.sum(axis=0)}
+
+    def _read_rows(self, row_volts: np.ndarray, gains: np.ndarray | None, average: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Apply each row of (n, rows) volts with columns at virtual ground and
+        gates fully on; return rounded mean codes (n, cols) and gains used."""
+        gates_v = self.periphery.gate_volts(np.full(self.cols, self._gate_on_code))
+        currents = self.chip.currents(row_volts, None, gates_v)
+        codes, g = self._measure(currents, gains)
+        if average > 1:  # further samples at the gains chosen on the first one
+            g_full = np.broadcast_to(g.reshape(-1, self.cols), currents.shape)
+            total = codes.astype(np.int64)
+            for _ in range(average - 1):
+                total += self.periphery.adc_codes(self.chip.currents(row_volts, None, gates_v), g_full)
+            codes = np.rint(total / average).astype(np.int64)
+        self._tick(len(row_volts) * average * self.params.sample_time)
+        return codes, g
+
+    def _vmm(self, v: dict, req: fp.Message) -> dict:
+        n = int(v["n"])
+        inputs = v["inputs"]
+        if inputs.size != n * self.rows:
+            raise Refused("BAD_PAYLOAD", f"inputs has {inputs.size} codes, expected n*rows = {n * self.rows}")
+        if n and np.abs(inputs).max() > self._limits["read"]:
+            raise Refused("LIMIT", f"VMM input beyond the read limit of {self._limits['read']} codes")
+        volts = self.periphery.row_volts(inputs.reshape(n, self.rows))
+        codes, g = self._read_rows(volts, self._gains(v["gains"]))
+        return {"gains": g, "codes": codes.reshape(-1)}
+
+    def _read_map(self, v: dict, req: fp.Message) -> dict:
+        start, count, avg, vr = int(v["row_start"]), int(v["row_count"]), int(v["average"]), int(v["v_read"])
+        if start + count > self.rows:
+            raise Refused("LIMIT", f"rows {start}..{start + count - 1} outside 0..{self.rows - 1}")
+        if avg < 1:
+            raise Refused("BAD_PAYLOAD", "average must be >= 1")
+        if abs(vr) > self._limits["read"]:
+            raise Refused("LIMIT", f"read voltage beyond the read limit of {self._limits['read']} codes")
+        gains = self._gains(v["gains"])
+        driven = np.zeros((count, self.rows), dtype=bool)
+        driven[np.arange(count), start + np.arange(count)] = True
+        # the selected row is driven by its DAC, the others are switched to ground
+        volts = np.where(driven, self.periphery.row_volts(np.where(driven, vr, 0)), 0.0)
+        out, g = self._read_rows(volts, gains, avg)
+        return {"gains": g, "codes": out.reshape(-1)}
+
+    def _pulse_batch(self, v: dict, req: fp.Message, kind: str) -> dict:
+        p = self.params
+        start, count = int(v["row_start"]), int(v["row_count"])
+        if start + count > self.rows:
+            raise Refused("LIMIT", f"rows {start}..{start + count - 1} outside 0..{self.rows - 1}")
+        mask = _unpack_mask(v["mask"], count * self.cols).reshape(count, self.cols)
+        n_sel = int(mask.sum())
+        per_device = {}
+        for name in ("amplitude", "gate", "width"):
+            arr = v[name].astype(np.int64)
+            if arr.size not in (1, n_sel):
+                raise Refused("BAD_PAYLOAD", f"{name} has {arr.size} entries; expected 1 or {n_sel}")
+            full = np.zeros((count, self.cols), dtype=np.int64)
+            full[mask] = arr
+            per_device[name] = full
+        amp, gate, width = per_device["amplitude"], per_device["gate"], per_device["width"]
+        amp_limit = self._limits["set" if kind == "set" else "reset"]
+        if n_sel and (amp[mask].min() <= 0 or amp[mask].max() > amp_limit):
+            raise Refused("LIMIT", f"{kind.upper()} amplitude outside 1..{amp_limit} codes")
+        if n_sel and (gate[mask].min() < 0 or gate[mask].max() > self._limits["gate"]):
+            raise Refused("LIMIT", f"gate outside 0..{self._limits['gate']} codes")
+        if n_sel and width[mask].max() > p.width_max_code:
+            raise Refused("LIMIT", f"width code above {p.width_max_code}")
+        per, chip, c = self.periphery, self.chip, self.counters
+        progress = bool(req.flags & WANT_PROGRESS)
+        pulses = 0
+        rows_done = 0
+        for i in range(count):
+            if self._check_abort():
+                raise Aborted({"rows_done": rows_done, "pulses": pulses})
+            sel = mask[i]
+            if sel.any():
+                r = start + i
+                widths = np.where(sel, p.width_offset + width[i] * p.width_lsb, 0.0)
+                gates_v = np.where(sel, per.gate_volts(gate[i]), 0.0)
+                if kind == "set":
+                    # row grounded, each selected column driven at its amplitude
+                    dev_v = np.where(sel, per.col_volts(amp[i]), 0.0)
+                    chip.set_row(r, dev_v, gates_v, widths)
+                    c.set_pulses += int(sel.sum())
+                else:
+                    # row driven at the row's largest amplitude; each column
+                    # biased so its device sees its own amplitude
+                    top = int(amp[i].max())
+                    row_codes = np.zeros(self.rows, dtype=np.int64)
+                    row_codes[r] = top
+                    dev_v = np.where(sel, per.row_volts(row_codes)[r] - per.col_volts(top - amp[i]), 0.0)
+                    chip.reset_row(r, dev_v, gates_v, widths)
+                    c.reset_pulses += int(sel.sum())
+                c.pulses[r] += sel
+                pulses += int(sel.sum())
+                self._tick(float(widths.max()) + p.row_switch_time)
+            rows_done += 1
+            if progress:
+                self._reply(req, ST["OK"], fp.encode(req.opcode, "progress",
+                                                     {"rows_done": rows_done, "row_count": count}),
+                            flags=PROGRESS)
+        return {"rows_done": rows_done, "pulses": pulses}
+
+    def _pulse_set(self, v: dict, req: fp.Message) -> dict:
+        return self._pulse_batch(v, req, "set")
+
+    def _pulse_reset(self, v: dict, req: fp.Message) -> dict:
+        return self._pulse_batch(v, req, "reset")
+
+    def _ground(self, mode: int) -> None:
+        for levels in self._levels.values():
+            levels[:] = 0
+        for driven in self._driven.values():
+            driven[:] = False
+        self._floating = bool(mode)
+
+    def _ground_all(self, v: dict, req: fp.Message) -> dict:
+        if v["mode"] not in (0, 1):
+            raise Refused("BAD_PAYLOAD", f"mode must be 0 (ground) or 1 (float), not {v['mode']}")
+        self._ground(v["mode"])
+        return {}
+
+    def _abort_request(self, v: dict, req: fp.Message) -> dict:
+        self._ground(0)
+        return {"was_busy": 0}

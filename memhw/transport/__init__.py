@@ -1,0 +1,8 @@
+"""Byte transports: pyserial ports and URLs, pyvisa resources, in-process peers."""
+
+from .base import Transport
+from .inprocess import BytePeer, InProcessTransport
+from .serial_port import SerialTransport
+from .visa import VisaTransport
+
+__all__ = ["Transport", "SerialTransport", "VisaTransport", "InProcessTransport", "BytePeer"]

@@ -1,0 +1,91 @@
+"""In-process transport: the bytes go straight to a peer object in this process.
+
+The peer (the board emulator) is still reached only through encoded frames, as
+a real board would be; there is just no operating-system channel in between.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Protocol
+
+from ..errors import Disconnected
+from .base import Transport
+
+
+class BytePeer(Protocol):
+    """What an in-process peer offers: a byte sink with a way to answer."""
+
+    def attach(self, send: Callable[[bytes], None], poll: Callable[[], bytes]) -> None:
+        """Register where replies go (``send``) and how to look for bytes that
+        arrived while the peer is busy (``poll``)."""
+
+    def receive(self, data: bytes) -> None:
+        """Handle received bytes, answering through ``send``."""
+
+
+class InProcessTransport(Transport):
+    """Synchronous transport to a :class:`BytePeer`.
+
+    ``write`` hands the bytes to the peer in the calling thread, so the reply is
+    ready before ``write`` returns. A write from another thread while the peer
+    is busy (an abort during a long operation) is queued and handed to the peer
+    when it polls.
+    """
+
+    def __init__(self, peer: BytePeer, url: str = "inprocess://"):
+        self.url = url
+        self._peer = peer
+        self._rx = bytearray()
+        self._rx_ready = threading.Condition()
+        self._pending = bytearray()
+        self._pending_lock = threading.Lock()
+        self._busy = threading.Lock()
+        self._closed = False
+        peer.attach(self._deliver, self._poll)
+
+    def _deliver(self, data: bytes) -> None:
+        with self._rx_ready:
+            self._rx += data
+            self._rx_ready.notify_all()
+
+    def _poll(self) -> bytes:
+        with self._pending_lock:
+            data = bytes(self._pending)
+            self._pending.clear()
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            raise Disconnected(f"{self.url}: transport is closed")
+        with self._pending_lock:
+            self._pending += data
+        # Whoever holds the peer drains the queue; re-check after releasing so
+        # bytes queued by another thread at that moment are never stranded.
+        while self._busy.acquire(blocking=False):
+            try:
+                while chunk := self._poll():
+                    self._peer.receive(chunk)
+            finally:
+                self._busy.release()
+            with self._pending_lock:
+                if not self._pending:
+                    return
+
+    def read(self, timeout: float) -> bytes:
+        if self._closed:
+            raise Disconnected(f"{self.url}: transport is closed")
+        with self._rx_ready:
+            if not self._rx and timeout > 0:
+                self._rx_ready.wait(timeout)
+            data = bytes(self._rx)
+            self._rx.clear()
+        return data
+
+    def close(self) -> None:
+        self._closed = True
+
+    @property
+    def peer(self) -> BytePeer:
+        """The object at the other end (the emulator, for ``mock://``)."""
+        return self._peer

@@ -1,0 +1,176 @@
+"""Link-level behaviour: retries, stale replies, versions, board refusals, progress, abort."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import firmware_protocol as fp
+import memhw
+from memhw.board import Board
+from memhw.link import Link
+from memhw.mock.firmware import BoardEmulator
+from memhw.mock.params import make_params
+from memhw.transport import InProcessTransport
+
+
+class HoldingTransport(InProcessTransport):
+    """In-process transport that can swallow or hold back the board's next replies."""
+
+    def __init__(self, peer):
+        super().__init__(peer)
+        self.drop_replies = 0      # replies to swallow (as if lost on the wire)
+        self.hold_next = False     # keep the next reply back until release()
+        self.held = b""
+
+    def _deliver(self, data: bytes) -> None:
+        if self.drop_replies:
+            self.drop_replies -= 1
+            return
+        if self.hold_next:
+            self.hold_next = False
+            self.held += data
+            return
+        super()._deliver(data)
+
+    def release(self) -> None:
+        data, self.held = self.held, b""
+        super()._deliver(data)
+
+
+def _board(preset: str = "ideal", **kw) -> tuple[Board, BoardEmulator, HoldingTransport]:
+    emu = BoardEmulator(make_params(preset), seed=5)
+    t = HoldingTransport(emu)
+    return Board(Link(t, timeout=kw.get("timeout", 0.05), retries=kw.get("retries", 3)), "test://"), emu, t
+
+
+def test_lost_reply_is_retried_and_the_pulse_applied_once() -> None:
+    board, emu, t = _board()
+    mask = np.zeros(board.shape, bool)
+    mask[2, 3] = mask[7, 9] = True
+    t.drop_replies = 2
+    assert board.pulse_set(mask, v=2.5, gate=1.2, width=1e-6) == 2
+    assert board.link.stats.retries == 2
+    assert emu.counters.pulses[mask].tolist() == [1, 1]
+    assert emu.counters.pulses.sum() == 2
+    assert emu.counters.executed["PULSE_SET"] == 1
+    assert emu.counters.cache_hits == 2
+
+
+def test_all_replies_lost_is_a_timeout_and_nothing_is_repeated() -> None:
+    board, emu, t = _board(retries=2)
+    mask = np.zeros(board.shape, bool)
+    mask[0, 0] = True
+    t.drop_replies = 3
+    with pytest.raises(memhw.LinkTimeout, match="3 attempts"):
+        board.pulse_set(mask)
+    assert emu.counters.pulses.sum() == 1
+    assert isinstance(memhw.LinkTimeout("x"), TimeoutError)
+
+
+def test_late_reply_after_timeout_is_not_taken_for_the_next_answer() -> None:
+    board, emu, t = _board(retries=0)
+    # make row 0 and row 1 distinguishable
+    mask = np.zeros(board.shape, bool)
+    mask[1, :] = True
+    board.pulse_set(mask, v=2.5, gate=1.5, width=1e-6)
+    t.hold_next = True
+    with pytest.raises(memhw.LinkTimeout):
+        board.read_conductance(rows=slice(0, 1))
+    t.release()  # row 0's reply arrives late, before the next request's reply
+    g1 = board.read_conductance(rows=slice(1, 2))
+    assert board.link.stats.stale_dropped == 1
+    assert g1.min() > 100e-6  # row 1's programmed values, not row 0's
+
+
+def test_major_version_mismatch_is_refused() -> None:
+    class FutureBoard(BoardEmulator):
+        def _hello(self, v, req):
+            return {**super()._hello(v, req), "major": fp.MAJOR + 1}
+
+    t = InProcessTransport(FutureBoard(make_params("ideal")))
+    with pytest.raises(memhw.VersionMismatch, match="update the host software"):
+        Board(Link(t), "future://")
+
+
+def test_board_refuses_a_request_from_another_major_version() -> None:
+    emu = BoardEmulator(make_params("ideal"))
+    t = InProcessTransport(emu)
+    payload = fp.encode("STATUS", "request", {})
+    t.write(fp.encode_frame(seq=1, opcode=fp.SCHEMA.message("STATUS").opcode, payload=payload, version=fp.MAJOR + 1))
+    dec, asm = fp.FrameDecoder(), fp.MessageAssembler()
+    (frame,) = dec.feed(t.read(0.1))
+    assert asm.add(frame).status == fp.STATUS["BAD_VERSION"]
+
+
+def test_emulator_enforces_its_own_limits_on_raw_requests() -> None:
+    board, emu, _ = _board()
+    n = board.shape[0] * board.shape[1]
+    too_high = int(round((board.info.limits.v_set + 0.5) / board.info.dac_line_lsb))
+    fields = {"row_start": 0, "row_count": board.shape[0],
+              "mask": np.packbits(np.ones(n, bool), bitorder="little"),
+              "amplitude": [too_high], "gate": [1000], "width": [100]}
+    with pytest.raises(memhw.BoardError) as err:
+        board.link.request("PULSE_SET", fields)
+    assert err.value.status_name == "LIMIT" and "amplitude" in str(err.value)
+    assert emu.counters.pulses.sum() == 0
+    fields["amplitude"] = [1000]
+    fields["gate"] = [int(round(6.0 / board.info.dac_gate_lsb))]
+    with pytest.raises(memhw.BoardError, match="gate"):
+        board.link.request("PULSE_SET", fields)
+    with pytest.raises(memhw.BoardError, match="LIMIT"):
+        board.link.request("SET_LEVELS", {"group": 0, "value": 30000, "mask": [255] * 16, "codes": []})
+    with pytest.raises(memhw.BoardError, match="BAD_PAYLOAD"):
+        board.link.request("VMM", {"n": 3, "gains": [], "inputs": np.zeros(5)})
+    assert emu.counters.pulses.sum() == 0
+    assert "gate" in board.status()["last_error"] or board.status()["last_status"] != 0
+
+
+def test_progress_reports_every_row() -> None:
+    board, emu, _ = _board()
+    mask = np.zeros(board.shape, bool)
+    mask[10:20:2, :5] = True
+    seen: list[tuple[int, int]] = []
+    board.pulse_set(mask, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (9, 9) and [d for d, _ in seen] == list(range(1, 10))
+
+
+def test_abort_from_another_thread_stops_a_batch_and_grounds() -> None:
+    emu = BoardEmulator(make_params("ideal"), seed=5, pace=1000.0)  # ~6 ms per row
+    board = Board(Link(InProcessTransport(emu), timeout=5.0), "test://")
+    cols = board.shape[1]
+
+    def abort_after_three_rows() -> None:
+        while emu.counters.pulses.sum() < 3 * cols:
+            threading.Event().wait(0.001)
+        board.abort()  # as a Ctrl+C handler would, while the request is in flight
+
+    board.apply(rows=0.1, gates=5.0)
+    killer = threading.Thread(target=abort_after_three_rows)
+    killer.start()
+    with pytest.raises(memhw.OperationAborted) as err:
+        board.pulse_set(np.ones(board.shape, bool), v=2.5, gate=1.0)
+    killer.join()
+    done = err.value.reply["rows_done"]
+    assert 3 <= done < board.shape[0]
+    assert emu.counters.pulses.sum() == err.value.reply["pulses"] == done * cols
+    assert not any(levels.any() for levels in emu.levels.values())
+    assert board.status()["busy"] == 0  # the link is still in step after the abort
+
+
+def test_unknown_opcode_is_refused() -> None:
+    emu = BoardEmulator(make_params("ideal"))
+    t = InProcessTransport(emu)
+    t.write(fp.encode_frame(seq=9, opcode=0x7E))
+    (frame,) = fp.FrameDecoder().feed(t.read(0.1))
+    assert frame.status == fp.STATUS["UNKNOWN_OPCODE"]
+    assert fp.decode(0x01, "error", frame.payload)["reason"]
+
+
+def test_garbage_between_requests_is_ignored() -> None:
+    board, emu, t = _board()
+    t.write(b"\x13\x37garbage\x00\xff\xfe\x00")
+    assert board.status()["busy"] == 0
+    assert emu.counters.bad_frames == 2
