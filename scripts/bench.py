@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""memhw benchmarks: ratios measured side by side in one run.
+
+Writes ``results/bench.json`` and ``results/bench.md`` (the README quotes the
+table). Not a test: run ``make bench`` or ``python scripts/bench.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import firmware_protocol as fp
+import memhw
+from memhw.mock.chip import effective_conductance
+from memhw.mock.firmware import BoardEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+BAUD_SLOW = 115_200
+BITS_PER_BYTE = 10  # 8N1 serial framing
+#: DOMAIN.md §1: one 64x64 half of per-device SET amplitudes and gates as ASCII ~ 40 kB
+ASCII_SET_BYTES_PER_HALF = 40_000
+#: the same ASCII style for a read-back: one "%.4e," current per device (11 chars), our estimate
+ASCII_READ_BYTES_PER_DEVICE = 11
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """Smallest wall time of ``repeat`` calls (s)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def stats_delta(board: memhw.Board, fn: Callable[[], object]) -> dict[str, int]:
+    """Link counters spent by one call."""
+    s = board.link.stats
+    before = (s.bytes_total, s.payload_total, s.round_trips)
+    fn()
+    return {"wire_bytes": s.bytes_total - before[0], "payload_bytes": s.payload_total - before[1],
+            "round_trips": s.round_trips - before[2]}
+
+
+def bench_protocol(repeat: int) -> dict:
+    out: dict = {}
+    with memhw.connect("mock://?preset=paper&seed=1") as board:
+        emu: BoardEmulator = board.link.transport.peer
+        rows, cols = board.shape
+        rng = np.random.default_rng(0)
+        board.pulse_set(rng.random(board.shape) < 0.5, v=2.5, gate=rng.uniform(0.7, 1.6, board.shape))
+
+        read = stats_delta(board, board.read_conductance)
+        out["full_read"] = {**read, "wire_over_payload": read["wire_bytes"] / read["payload_bytes"]}
+        v = rng.uniform(-0.2, 0.2, (1000, rows))
+        vmm = stats_delta(board, lambda: board.vmm(v))
+        out["vmm_1000"] = {**vmm, "wire_over_payload": vmm["wire_bytes"] / vmm["payload_bytes"]}
+
+        # host stack vs the emulator's own handler for the same read
+        t_stack = best_of(board.read_conductance, repeat)
+        req = fp.Message(fp.MAJOR, 0, 1, fp.SCHEMA.message("READ_MAP").opcode, 0, 0, b"")
+        values = {"v_read": int(board.codes.line_codes(0.2)), "row_start": 0, "row_count": rows,
+                  "average": 1, "gains": np.array([255], np.uint8)}
+        t_handler = best_of(lambda: emu._read_map(values, req), repeat)
+        out["read_stack_vs_handler"] = {"stack_s": t_stack, "handler_s": t_handler,
+                                        "ratio": t_stack / t_handler}
+
+        # what a full read and a full-array SET batch cost on a 115 200 baud line
+        mask = np.ones(board.shape, bool)
+        gates = rng.uniform(0.7, 1.6, board.shape)
+        amps = rng.choice([2.4, 2.5, 2.6], board.shape)
+        sset = stats_delta(board, lambda: board.pulse_set(mask, v=amps, gate=gates, width=1e-6))
+        ascii_set = ASCII_SET_BYTES_PER_HALF * (rows * cols) / (64 * 64)
+        ascii_read = ASCII_READ_BYTES_PER_DEVICE * rows * cols
+        t = lambda nbytes: nbytes * BITS_PER_BYTE / BAUD_SLOW  # noqa: E731
+        out["serial_115200"] = {
+            "read_bytes": read["wire_bytes"], "read_s": t(read["wire_bytes"]),
+            "ascii_read_bytes_est": ascii_read, "ascii_read_s": t(ascii_read),
+            "set_bytes": sset["wire_bytes"], "set_round_trips": sset["round_trips"], "set_s": t(sset["wire_bytes"]),
+            "ascii_set_bytes": ascii_set, "ascii_set_s": t(ascii_set),
+        }
+    return out
+
+
+def bench_model(repeat: int) -> dict:
+    """The mock chip alone: G_eff solve and VMM throughput; full-stack VMM as a ratio."""
+    out: dict = {}
+    with memhw.connect("mock://?preset=paper&seed=2") as board:
+        emu: BoardEmulator = board.link.transport.peer
+        chip = emu.chip
+        rng = np.random.default_rng(3)
+        board.pulse_set(rng.random(board.shape) < 0.5, v=2.5, gate=rng.uniform(0.7, 1.6, board.shape))
+
+        G = chip.G.copy()
+        out["geff_solve_s"] = best_of(lambda: effective_conductance(G, emu.params.wire_resistance), repeat)
+        v = rng.uniform(-0.2, 0.2, (1000, board.shape[0]))
+        chip.currents(v)
+        t_model = best_of(lambda: chip.currents(v), repeat)
+        t_stack = best_of(lambda: board.vmm(v), repeat)
+        out["vmm_model_vectors_per_s"] = 1000 / t_model
+        out["vmm_stack_vectors_per_s"] = 1000 / t_stack
+        out["vmm_stack_over_model"] = t_stack / t_model
+    return out
+
+
+def markdown(r: dict) -> str:
+    p = r["protocol"]
+    s = p["serial_115200"]
+    lines = [
+        f"memhw benchmarks — {r['when']} on {r['machine']} (python {r['python']})",
+        "",
+        "| measurement | value | goal |",
+        "|---|---|---|",
+        f"| wire ÷ payload bytes, full 128×64 conductance read | {p['full_read']['wire_over_payload']:.4f} | ≤ 1.05 |",
+        f"| wire ÷ payload bytes, 1 000-vector VMM | {p['vmm_1000']['wire_over_payload']:.4f} | ≤ 1.05 |",
+        f"| round trips per full-array read | {p['full_read']['round_trips']} | small constant |",
+        f"| `read_conductance()` full in-process stack ÷ emulator handler | "
+        f"{p['read_stack_vs_handler']['ratio']:.2f} ({p['read_stack_vs_handler']['stack_s'] * 1e3:.2f} ms vs "
+        f"{p['read_stack_vs_handler']['handler_s'] * 1e3:.2f} ms) | ≤ 1.5 |",
+        f"| full read at 115 200 baud: memhw vs ASCII (est.) | {s['read_s']:.2f} s ({s['read_bytes']} B) vs "
+        f"{s['ascii_read_s']:.2f} s ({s['ascii_read_bytes_est']} B) | |",
+        f"| full-array SET batch (per-device amplitude and gate) at 115 200 baud: memhw vs published ASCII | "
+        f"{s['set_s']:.2f} s ({s['set_bytes']} B, {s['set_round_trips']} round trips) vs "
+        f"{s['ascii_set_s']:.2f} s ({s['ascii_set_bytes']:.0f} B) | |",
+    ]
+    m = r.get("model", {})
+    if m:
+        lines += [
+            f"| G_eff solve (exact resistor network), 128×64, paper preset | {m['geff_solve_s'] * 1e3:.1f} ms | < 50 ms |",
+            f"| VMM throughput, chip model alone, batches of 1 000 | {m['vmm_model_vectors_per_s']:,.0f} vectors/s | ≥ 100 000 |",
+            f"| VMM throughput, full in-process stack | {m['vmm_stack_vectors_per_s']:,.0f} vectors/s "
+            f"({m['vmm_stack_over_model']:.2f}× the model's time) | |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=20, help="repetitions per timing (best of)")
+    ap.add_argument("--out", type=Path, default=ROOT / "results")
+    args = ap.parse_args()
+    r = {"when": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()} {platform.processor()}".strip(),
+         "python": platform.python_version()}
+    r["protocol"] = bench_protocol(args.repeat)
+    r["model"] = bench_model(args.repeat)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(r, indent=2))
+    md = markdown(r)
+    (args.out / "bench.md").write_text(md)
+    print(md)
+    print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+
+
+if __name__ == "__main__":
+    main()
