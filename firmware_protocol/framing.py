@@ -232,6 +232,9 @@ class MessageAssembler:
     max_message: int = 1 << 24
     dropped: int = 0
     last_error: str = ""
+    #: first frame of the last message dropped for exceeding max_message
+    #: (a board answers it with TOO_LARGE); the caller may reset it to None
+    oversize: Frame | None = None
     _parts: list[bytes] = field(default_factory=list)
     _first: Frame | None = None
     _size: int = 0
@@ -258,6 +261,7 @@ class MessageAssembler:
         self._size += len(frame.payload)
         if self._size > self.max_message:
             self._drop("message larger than max_message")
+            self.oversize = self._first
             self._first, self._parts, self._size = None, [], 0
             return None
         if frame.flags & MORE:

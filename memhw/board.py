@@ -15,13 +15,14 @@ import numpy as np
 import firmware_protocol as fp
 
 from .codes import CodeConverter
-from .errors import LimitError, VersionMismatch
+from .errors import LimitError, ProtocolError, VersionMismatch
 from .info import BoardInfo
 from .link import Link
 
 __all__ = ["Board"]
 
 ArrayLike = Any
+Observer = Callable[[str, dict[str, Any], Any], None]
 _GROUP = fp.SCHEMA.enums["LineGroup"]
 #: bytes of request payload that are not per-device data (headers of arrays etc.)
 _REQUEST_SLACK = 64
@@ -67,7 +68,13 @@ class Board:
     def __init__(self, link: Link, address: str):
         self.link = link
         self.address = address
-        hello = link.request("HELLO", {"host_major": fp.MAJOR, "host_minor": fp.MINOR})
+        try:
+            hello = link.request("HELLO", {"host_major": fp.MAJOR, "host_minor": fp.MINOR})
+        except ProtocolError:
+            if link.last_version not in (None, fp.MAJOR):  # another major's HELLO layout
+                raise VersionMismatch(f"{address}: board speaks protocol {link.last_version}.x, "
+                                      f"this memhw speaks {fp.MAJOR}.{fp.MINOR}") from None
+            raise
         if hello["major"] != fp.MAJOR:
             raise VersionMismatch(
                 f"{address}: board speaks protocol {hello['major']}.{hello['minor']}, "
@@ -81,6 +88,22 @@ class Board:
         link.boot_id = link.last_boot_id
         self.codes = CodeConverter(self.info)
         self._closed = False
+        self._observers: list[Observer] = []
+
+    # ------------------------------------------------------------ observers
+    def add_observer(self, observer: "Observer") -> None:
+        """Call ``observer(op, args, result)`` after every operation the board
+        performs (``op`` is the method name, ``args`` its SI arguments, ``result``
+        what it returned); used by :class:`memhw.Session` to record a run."""
+        self._observers.append(observer)
+
+    def remove_observer(self, observer: "Observer") -> None:
+        """Stop calling ``observer``."""
+        self._observers.remove(observer)
+
+    def _notify(self, op: str, args: dict[str, Any], result: Any = None) -> None:
+        for observer in self._observers:
+            observer(op, args, result)
 
     # ---------------------------------------------------------------- basics
     @property
@@ -115,10 +138,12 @@ class Board:
     def ground_all(self) -> None:
         """Ground every row, column and gate line."""
         self.link.request("GROUND_ALL", {"mode": 0})
+        self._notify("ground_all", {})
 
     def float_all(self) -> None:
         """Disconnect (float) every line."""
         self.link.request("GROUND_ALL", {"mode": 1})
+        self._notify("float_all", {})
 
     def abort(self) -> None:
         """Ask the board to stop the running operation and ground all lines.
@@ -187,6 +212,8 @@ class Board:
             plan.append({"group": _GROUP[group], **fields})
         for fields in plan:
             self.link.request("SET_LEVELS", fields)
+        self._notify("apply", {"rows": rows, "cols": cols, "gates": gates, "row_mask": row_mask,
+                               "col_mask": col_mask, "gate_mask": gate_mask})
 
     @staticmethod
     def _mask1d(name: str, mask: ArrayLike, n: int) -> np.ndarray:
@@ -213,7 +240,9 @@ class Board:
         """
         average = self._check_average(average)
         r = self.link.request("READ_CURRENTS", {"gains": self._gain(gain), "average": average})
-        return self.codes.currents(r["codes"], r["gains"], average)
+        currents = self.codes.currents(r["codes"], r["gains"], average)
+        self._notify("read_currents", {"gain": gain, "average": average}, currents)
+        return currents
 
     def vmm(self, v: ArrayLike, gain: int | str | ArrayLike = "auto") -> np.ndarray:
         """Vector-matrix multiply in the array: drive the rows, read the columns.
@@ -246,6 +275,7 @@ class Board:
             r = self.link.request("VMM", {"n": len(block), "gains": gains, "inputs": block})
             g = r["gains"].reshape(-1, i.cols)
             out[s : s + len(block)] = self.codes.currents(r["codes"].reshape(-1, i.cols), g)
+        self._notify("vmm", {"v": arr, "gain": gain}, out)
         return out[0] if single else out
 
     def read_conductance(
@@ -282,7 +312,10 @@ class Board:
                                            "average": average, "gains": self._gain(gain)})
         n = stop - start
         currents = self.codes.currents(r["codes"].reshape(n, i.cols), r["gains"].reshape(-1, i.cols))
-        return currents / float(self.codes.line_volts(code))
+        g = currents / float(self.codes.line_volts(code))
+        self._notify("read_conductance", {"v_read": vr, "average": average, "gain": gain,
+                                          "row_start": start, "row_stop": stop}, g)
+        return g
 
     # -------------------------------------------------------------- pulses
     def pulse_set(self, mask: ArrayLike, v: ArrayLike = 2.5, gate: ArrayLike = 1.0, width: ArrayLike = 1e-6,
@@ -359,6 +392,7 @@ class Board:
             r = self.link.request(message, fields, progress=cb)
             applied += r["pulses"]
             start = stop
+        self._notify(message.lower(), {"mask": m, "v": v, "gate": gate, "width": width}, applied)
         return applied
 
     # ------------------------------------------------------------- helpers

@@ -72,8 +72,9 @@ class Link:
         self.max_payload = fp.SCHEMA.min_frame_payload
         #: boot id the replies must carry (set after the handshake); None: not checked
         self.boot_id: int | None = None
-        #: boot id of the last reply received
+        #: boot id and protocol major (header version) of the last final reply
         self.last_boot_id: int | None = None
+        self.last_version: int | None = None
         #: True while a request waits for its reply
         self.busy = False
         #: sequence number and wire bytes of the last request sent
@@ -203,6 +204,7 @@ class Link:
 
     def _finish(self, m: fp.schema.Message, msg: fp.Message) -> dict[str, Any]:
         self.last_boot_id = msg.boot_id
+        self.last_version = msg.version
         if self.boot_id is not None and msg.boot_id != self.boot_id:
             raise BoardResetError(
                 msg.status, fp.SCHEMA.status_name(msg.status),

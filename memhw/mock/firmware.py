@@ -10,6 +10,7 @@ can check exactly-once behaviour and benchmarks can estimate hardware time.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 import zlib
@@ -28,6 +29,7 @@ from .periphery import Periphery
 
 __all__ = ["BoardEmulator", "Counters", "FIRMWARE_VERSION"]
 
+log = logging.getLogger(__name__)
 FIRMWARE_VERSION = "memhw-emu 1.0"
 ST = fp.STATUS
 _ABORT_OP = fp.SCHEMA.message("ABORT").opcode
@@ -180,11 +182,16 @@ class BoardEmulator:
 
     def _messages(self, data: bytes) -> list[fp.Message]:
         out = []
+        asm = self._assembler
         for frame in self._decoder.feed(data):
-            msg = self._assembler.add(frame)
+            msg = asm.add(frame)
             if msg is not None and not msg.is_reply:
                 out.append(msg)
-        self.counters.bad_frames = self._decoder.dropped + self._assembler.dropped
+            if asm.oversize is not None:
+                big, asm.oversize = asm.oversize, None
+                req = fp.Message(big.version, big.flags, big.seq, big.opcode, 0, 0, b"")
+                self._refuse(req, Refused("TOO_LARGE", f"request exceeds max_message = {self.params.max_message} bytes"))
+        self.counters.bad_frames = self._decoder.dropped + asm.dropped
         return out
 
     def _emit(self, wire: bytes) -> None:
@@ -230,6 +237,10 @@ class BoardEmulator:
                 self._ground(0)
                 c.executed[message.name] = c.executed.get(message.name, 0) + 1
                 wire = self._reply(req, ST["ABORTED"], fp.encode(req.opcode, "reply", exc.reply))
+            except Exception as exc:  # noqa: BLE001 - a firmware fault must not kill the board
+                log.exception("handler %s failed", message.name)
+                self._ground(0)
+                wire = self._refuse(req, Refused("INTERNAL", f"{type(exc).__name__}: {exc}"))
             finally:
                 self._busy = False
                 c.handler_seconds += time.perf_counter() - t0
@@ -304,6 +315,7 @@ class BoardEmulator:
     # --------------------------------------------------------------- handlers
     def _hello(self, v: dict, req: fp.Message) -> dict:
         p = self.params
+        self._cache.clear()  # a new host session: earlier sequence numbers mean nothing
         return {
             "major": fp.MAJOR, "minor": fp.MINOR, "schema_hash": fp.SCHEMA.hash,
             "firmware": FIRMWARE_VERSION, "serial": self.serial, "rows": self.rows, "cols": self.cols,

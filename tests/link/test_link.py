@@ -174,3 +174,39 @@ def test_garbage_between_requests_is_ignored() -> None:
     t.write(b"\x13\x37garbage\x00\xff\xfe\x00")
     assert board.status()["busy"] == 0
     assert emu.counters.bad_frames == 2
+
+
+def test_request_larger_than_max_message_is_refused_too_large() -> None:
+    board, emu, _ = _board()
+    n = emu.params.max_message // (2 * board.shape[0]) + 10
+    with pytest.raises(memhw.BoardError, match="TOO_LARGE"):
+        board.link.request("VMM", {"n": n, "gains": [], "inputs": np.zeros(n * board.shape[0])})
+    assert board.vmm(np.zeros((n, board.shape[0]))).shape == (n, board.shape[1])  # the Board splits it
+
+
+def test_firmware_fault_is_reported_internal_and_the_board_lives_on(monkeypatch) -> None:
+    board, emu, _ = _board()
+
+    def broken(v, req):
+        raise RuntimeError("sensor bus stuck")
+
+    monkeypatch.setitem(emu._by_opcode, fp.SCHEMA.message("READ_CURRENTS").opcode,
+                        (fp.SCHEMA.message("READ_CURRENTS"), broken))
+    with pytest.raises(memhw.BoardError, match="INTERNAL.*sensor bus stuck"):
+        board.read_currents()
+    assert board.status()["last_status"] == fp.STATUS["INTERNAL"]
+
+
+def test_board_of_another_major_with_another_hello_layout_is_a_version_mismatch() -> None:
+    class OtherLayout(BoardEmulator):
+        def _reply(self, req, status, payload, flags=0):
+            if req.opcode == fp.SCHEMA.message("HELLO").opcode and status == fp.STATUS["OK"]:
+                wire = fp.encode_message(seq=req.seq, opcode=req.opcode, payload=b"\x02\x00v2-layout",
+                                         flags=fp.FLAGS["REPLY"], boot_id=self.boot_id, version=fp.MAJOR + 1,
+                                         max_payload=self.params.max_frame)
+                self._emit(wire)
+                return wire
+            return super()._reply(req, status, payload, flags)
+
+    with pytest.raises(memhw.VersionMismatch, match=f"protocol {fp.MAJOR + 1}"):
+        Board(Link(InProcessTransport(OtherLayout(make_params("ideal")))), "v2://")
