@@ -95,6 +95,7 @@ class Schema:
     crc_size: int
     min_frame_payload: int
     reply_cache: int
+    conductance_lsb: float
     flags: Mapping[str, int]
     flag_docs: Mapping[str, str]
     status: Mapping[str, int]
@@ -178,6 +179,7 @@ def load_schema(data: bytes) -> Schema:
         crc_size=proto["crc_size"],
         min_frame_payload=proto["min_frame_payload"],
         reply_cache=proto["reply_cache"],
+        conductance_lsb=proto["conductance_lsb"],
         flags=MappingProxyType({k: 1 << v["bit"] for k, v in doc["flags"].items()}),
         flag_docs=MappingProxyType({k: v.get("doc", "") for k, v in doc["flags"].items()}),
         status=MappingProxyType({s["name"]: s["code"] for s in doc["status"]}),

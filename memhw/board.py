@@ -28,22 +28,31 @@ _GROUP = fp.SCHEMA.enums["LineGroup"]
 _REQUEST_SLACK = 64
 
 
-def _as_float(name: str, value: ArrayLike) -> np.ndarray:
+def _as_float(name: str, value: ArrayLike, check: bool = True) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise LimitError(f"{name}: not a number or array of numbers: {value!r}") from None
-    if not np.all(np.isfinite(arr)):
-        raise LimitError(f"{name}: contains NaN or infinity")
+    if check:
+        _check_finite(name, arr)
     return arr
 
 
-def _broadcast(name: str, value: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
-    arr = _as_float(name, value)
+def _check_finite(name: str, arr: np.ndarray) -> None:
+    if not np.all(np.isfinite(arr)):
+        raise LimitError(f"{name}: contains NaN or infinity")
+
+
+def _selected(name: str, value: ArrayLike, mask: np.ndarray) -> np.ndarray:
+    """The values of a scalar or per-device array at the selected devices
+    (values elsewhere are ignored, NaN included)."""
+    arr = _as_float(name, value, check=False)
     try:
-        return np.broadcast_to(arr, shape)
+        out = np.broadcast_to(arr, mask.shape)[mask]
     except ValueError:
-        raise LimitError(f"{name}: shape {arr.shape} does not fit {shape}") from None
+        raise LimitError(f"{name}: shape {arr.shape} does not fit {mask.shape}") from None
+    _check_finite(name, out)
+    return out
 
 
 def _check_range(name: str, arr: np.ndarray, lo: float, hi: float, unit: str) -> None:
@@ -65,7 +74,7 @@ class Board:
     every line.
     """
 
-    def __init__(self, link: Link, address: str):
+    def __init__(self, link: Link, address: str, calibration: Any = None):
         self.link = link
         self.address = address
         try:
@@ -89,6 +98,20 @@ class Board:
         self.codes = CodeConverter(self.info)
         self._closed = False
         self._observers: list[Observer] = []
+        if calibration is not None:
+            self.calibration = calibration
+
+    # ---------------------------------------------------------- calibration
+    @property
+    def calibration(self) -> Any:
+        """The applied :class:`memhw.calibration.BoardCalibration`, or None (nominal
+        transfer functions). Assign one to apply it (checked against this board's
+        serial and geometry: :class:`~memhw.errors.CalibrationError`), None to drop it."""
+        return self.codes.calibration
+
+    @calibration.setter
+    def calibration(self, calibration: Any) -> None:
+        self.codes = CodeConverter(self.info, calibration)
 
     # ------------------------------------------------------------ observers
     def add_observer(self, observer: "Observer") -> None:
@@ -158,6 +181,16 @@ class Board:
         else:
             self.link.request("ABORT")
 
+    def wait(self, seconds: float) -> float:
+        """Let the board idle, every line grounded, for ``seconds`` (0..3600),
+        e.g. so programmed devices relax before a re-verify. Returns the time waited."""
+        s = float(_as_float("seconds", seconds))
+        if not 0.0 <= s <= 3600.0:
+            raise LimitError(f"seconds: {s:g} s is outside [0, 3600] s")
+        r = self.link.request("WAIT", {"seconds": s}, timeout=self.link.timeout + s)
+        self._notify("wait", {"seconds": s}, float(r["waited"]))
+        return float(r["waited"])
+
     # ---------------------------------------------------------- DC levels
     def apply(
         self,
@@ -198,18 +231,23 @@ class Board:
                 continue
             arr = _as_float(name, value)
             _check_range(name, arr, lo, hi, "V")
-            conv = self.codes.gate_codes if group == "GATES" else self.codes.line_codes
+            if arr.ndim and mask is not None:
+                raise LimitError(f"{name}_mask only goes with a scalar level")
+            if arr.ndim and arr.shape != (n,):
+                raise LimitError(f"{name}: shape {arr.shape}, expected ({n},)")
+            per_line = self.codes.dac_codes(group, arr, v_max=hi, v_min=lo)  # calibrated per channel
             if arr.ndim == 0:
                 m = np.ones(n, bool) if mask is None else self._mask1d(f"{name}_mask", mask, n)
-                fields = {"value": int(conv(arr)), "mask": np.packbits(m, bitorder="little"),
-                          "codes": np.zeros(0, np.int16)}
-            else:
-                if mask is not None:
-                    raise LimitError(f"{name}_mask only goes with a scalar level")
-                if arr.shape != (n,):
-                    raise LimitError(f"{name}: shape {arr.shape}, expected ({n},)")
-                fields = {"value": 0, "mask": np.zeros(0, np.uint8), "codes": conv(arr)}
-            plan.append({"group": _GROUP[group], **fields})
+                if m.all() and np.any(per_line != per_line[0]):
+                    plan.append({"group": _GROUP[group], "value": 0, "mask": np.zeros(0, np.uint8),
+                                 "codes": per_line})
+                    continue
+                for code in np.unique(per_line[m]) if m.any() else per_line[:1]:
+                    sel = m & (per_line == code) if m.any() else m
+                    plan.append({"group": _GROUP[group], "value": int(code),
+                                 "mask": np.packbits(sel, bitorder="little"), "codes": np.zeros(0, np.int16)})
+                continue
+            plan.append({"group": _GROUP[group], "value": 0, "mask": np.zeros(0, np.uint8), "codes": per_line})
         for fields in plan:
             self.link.request("SET_LEVELS", fields)
         self._notify("apply", {"rows": rows, "cols": cols, "gates": gates, "row_mask": row_mask,
@@ -267,7 +305,7 @@ class Board:
         _check_range("v", arr, -i.limits.v_read, i.limits.v_read, "V")
         arr = arr.reshape(-1, i.rows)
         gains = self._gain(gain)
-        codes = self.codes.line_codes(arr)
+        codes = self.codes.dac_codes("ROWS", arr, v_max=i.limits.v_read, v_min=-i.limits.v_read)
         per_request = max(1, (i.max_message - _REQUEST_SLACK) // (2 * i.rows))
         out = np.empty((len(arr), i.cols))
         for s in range(0, len(arr), per_request):
@@ -312,7 +350,8 @@ class Board:
                                            "average": average, "gains": self._gain(gain)})
         n = stop - start
         currents = self.codes.currents(r["codes"].reshape(n, i.cols), r["gains"].reshape(-1, i.cols))
-        g = currents / float(self.codes.line_volts(code))
+        v_rows = self.codes.dac_volts("ROWS", np.full(i.rows, code))[start:stop, None]  # per row when calibrated
+        g = currents / v_rows
         self._notify("read_conductance", {"v_read": vr, "average": average, "gain": gain,
                                           "row_start": start, "row_stop": stop}, g)
         return g
@@ -352,15 +391,15 @@ class Board:
         m = np.asarray(mask)
         if m.dtype != bool or m.shape != i.shape:
             raise LimitError(f"mask: expected a boolean array of shape {i.shape}, got {m.dtype} {m.shape}")
-        amp = _broadcast("v", v, i.shape)[m]
-        gates = _broadcast("gate", gate, i.shape)[m]
-        widths = _broadcast("width", width, i.shape)[m]
+        amp, gates, widths = _selected("v", v, m), _selected("gate", gate, m), _selected("width", width, m)
         lsb = i.dac_line_lsb
         _check_range("v", amp, lsb, v_max, "V")
         _check_range("gate", gates, 0.0, i.limits.v_gate, "V")
         _check_range("width", widths, i.limits.width_min, i.limits.width_max, "s")
-        amp_c = self.codes.line_codes(amp)
-        gate_c = self.codes.gate_codes(gates)
+        dev_rows, dev_cols = np.nonzero(m)  # channels: SET drives columns, RESET rows, gates per column
+        amp_c = self.codes.dac_codes("COLS" if message == "PULSE_SET" else "ROWS", amp,
+                                     dev_cols if message == "PULSE_SET" else dev_rows, v_max=v_max, v_min=lsb)
+        gate_c = self.codes.dac_codes("GATES", gates, dev_cols, v_max=i.limits.v_gate, v_min=0.0)
         width_c = np.clip(self.codes.width_codes(widths), 0, i.width_max_code)
         rows_with = np.flatnonzero(m.any(axis=1))
         if rows_with.size == 0:

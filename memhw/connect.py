@@ -14,9 +14,11 @@ anything else
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .board import Board
+from .calibration.files import apply_calibration
 from .errors import AddressError, MemhwError, TransportError
 from .link import Link
 from .transport import InProcessTransport, SerialTransport, Transport, VisaTransport
@@ -70,7 +72,7 @@ def open_transport(address: str, *, baudrate: int = 115200) -> Transport:
 
 
 def connect(address: str = "mock://", *, timeout: float = 2.0, retries: int = 3,
-            baudrate: int = 115200) -> Board:
+            baudrate: int = 115200, calibration: Any = "auto") -> Board:
     """Connect to a board and perform the handshake.
 
     Parameters
@@ -84,6 +86,12 @@ def connect(address: str = "mock://", *, timeout: float = 2.0, retries: int = 3,
         cache, never executed twice).
     baudrate : int
         For serial ports.
+    calibration : "auto", path, BoardCalibration or None
+        ``"auto"`` (default): apply the calibration file of the board's serial from
+        ``$MEMHW_CALIBRATION_DIR`` (default: the repository's ``calibration/``) if there
+        is one (logged); a path or object: apply that one (another board's serial raises
+        :class:`~memhw.errors.CalibrationError`); None: nominal transfer functions.
+        A stale calibration (old, other firmware) gives a ``CalibrationWarning``.
 
     Returns
     -------
@@ -97,7 +105,9 @@ def connect(address: str = "mock://", *, timeout: float = 2.0, retries: int = 3,
     """
     transport = open_transport(address, baudrate=baudrate)
     try:
-        return Board(Link(transport, timeout=timeout, retries=retries), address)
+        board = Board(Link(transport, timeout=timeout, retries=retries), address)
+        apply_calibration(board, calibration)
+        return board
     except BaseException:
         transport.close()
         raise

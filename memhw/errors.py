@@ -11,7 +11,11 @@ Everything memhw raises on purpose derives from :class:`MemhwError`::
     ├── BoardError            the board refused a request: .status, .message
     │   ├── BoardResetError   the board rebooted under us
     │   └── OperationAborted  an abort stopped the operation: .reply says how far it got
-    └── LimitError (also ValueError)   refused on the host before anything was sent
+    ├── LimitError (also ValueError)   refused on the host before anything was sent
+    └── CalibrationError      a calibration that cannot be used (other board, unreadable file,
+                              residuals out of bounds)
+
+Warnings: :class:`CalibrationWarning` (a stale calibration: old, or other firmware).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ __all__ = [
     "OperationAborted",
     "LimitError",
     "AddressError",
+    "CalibrationError",
+    "CalibrationWarning",
 ]
 
 
@@ -94,3 +100,12 @@ class LimitError(MemhwError, ValueError):
 
 class OperationAborted(BoardError):
     """A long operation was stopped by an abort; ``reply`` says how far it got."""
+
+
+class CalibrationError(MemhwError):
+    """A board calibration that cannot be used: made for another board (serial or
+    geometry), an unreadable, corrupted or truncated file, or fit residuals out of bounds."""
+
+
+class CalibrationWarning(UserWarning):
+    """A calibration that is usable but may be stale (old, or made with other firmware)."""

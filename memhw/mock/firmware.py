@@ -23,9 +23,11 @@ import numpy as np
 import firmware_protocol as fp
 from firmware_protocol.framing import PROGRESS, REPLY, WANT_PROGRESS
 
+from ..algorithms.tuning import TUNERS, Plan, TuningConfig, estimate_read_sigma, run_tuning, verify_average
 from .chip import Chip
 from .params import MockParams, make_params
 from .periphery import Periphery
+from .selfcal import default_serial, read_dac, read_reference
 
 __all__ = ["BoardEmulator", "Counters", "FIRMWARE_VERSION"]
 
@@ -103,7 +105,7 @@ class BoardEmulator:
         rng = np.random.default_rng(seed)
         self.chip = Chip(p, np.random.default_rng(rng.integers(2**63)))
         self.periphery = Periphery(p, np.random.default_rng(rng.integers(2**63)))
-        self.serial = serial or p.serial
+        self.serial = serial or default_serial(p, seed)
         self.rows, self.cols = p.rows, p.cols
         self.boot_id = secrets.randbits(16) or 1
         self.counters = Counters(np.zeros((p.rows, p.cols), dtype=np.int64))
@@ -140,6 +142,10 @@ class BoardEmulator:
             "PULSE_RESET": self._pulse_reset,
             "GROUND_ALL": self._ground_all,
             "ABORT": self._abort_request,
+            "WAIT": self._wait,
+            "PROGRAM": self._program,
+            "READ_REFERENCE": lambda v, req: read_reference(self, v, req),
+            "READ_DAC": lambda v, req: read_dac(self, v, req),
         }
         missing = {m.name for m in fp.SCHEMA.messages} - set(self._handlers)
         assert not missing, f"emulator lacks handlers for {missing}"
@@ -373,13 +379,14 @@ class BoardEmulator:
         """Apply each row of (n, rows) volts with columns at virtual ground and
         gates fully on; return rounded mean codes (n, cols) and gains used."""
         gates_v = self.periphery.gate_volts(np.full(self.cols, self._gate_on_code))
-        currents = self.chip.currents(row_volts, None, gates_v)
-        codes, g = self._measure(currents, gains)
+        n = len(row_volts)
+        # every sample is a fresh read (noise), all computed in one vectorised call
+        currents = self.chip.currents(np.tile(row_volts, (average, 1)), None, gates_v)
+        codes, g = self._measure(currents[:n], gains)
         if average > 1:  # further samples at the gains chosen on the first one
-            g_full = np.broadcast_to(g.reshape(-1, self.cols), currents.shape)
-            total = codes.astype(np.int64)
-            for _ in range(average - 1):
-                total += self.periphery.adc_codes(self.chip.currents(row_volts, None, gates_v), g_full)
+            g_full = np.broadcast_to(g.reshape(-1, self.cols), (n, self.cols))
+            rest = self.periphery.adc_codes(currents[n:], np.tile(g_full, (average - 1, 1)))
+            total = codes.astype(np.int64) + rest.reshape(average - 1, n, self.cols).sum(axis=0)
             codes = np.rint(total / average).astype(np.int64)
         self._tick(len(row_volts) * average * self.params.sample_time)
         return codes, g
@@ -403,13 +410,25 @@ class BoardEmulator:
             raise Refused("BAD_PAYLOAD", "average must be >= 1")
         if abs(vr) > self._limits["read"]:
             raise Refused("LIMIT", f"read voltage beyond the read limit of {self._limits['read']} codes")
-        gains = self._gains(v["gains"])
+        out, g = self._map_codes(start, count, vr, self._gains(v["gains"]), avg)
+        return {"gains": g, "codes": out.reshape(-1)}
+
+    def _map_codes(self, start: int, count: int, v_code: int, gains: np.ndarray | None,
+                   average: int) -> tuple[np.ndarray, np.ndarray]:
+        """Drive rows start.. one at a time at ``v_code`` (the others switched to
+        ground) and read every column: (count, cols) codes and the gains used."""
         driven = np.zeros((count, self.rows), dtype=bool)
         driven[np.arange(count), start + np.arange(count)] = True
-        # the selected row is driven by its DAC, the others are switched to ground
-        volts = np.where(driven, self.periphery.row_volts(np.where(driven, vr, 0)), 0.0)
-        out, g = self._read_rows(volts, gains, avg)
-        return {"gains": g, "codes": out.reshape(-1)}
+        volts = np.where(driven, self.periphery.row_volts(np.where(driven, v_code, 0)), 0.0)
+        return self._read_rows(volts, gains, average)
+
+    def _conductance_map(self, start: int, count: int, average: int) -> np.ndarray:
+        """The firmware's own conductance read (nominal transfer functions), S."""
+        p = self.params
+        v_code = round(p.verify_read / p.dac_line_lsb)
+        codes, g = self._map_codes(start, count, v_code, None, average)
+        tia = np.asarray(p.tia_gains)[g.reshape(count, self.cols)]
+        return (-codes * p.adc_lsb / tia) / (v_code * p.dac_line_lsb)
 
     def _pulse_batch(self, v: dict, req: fp.Message, kind: str) -> dict:
         p = self.params
@@ -434,13 +453,23 @@ class BoardEmulator:
             raise Refused("LIMIT", f"gate outside 0..{self._limits['gate']} codes")
         if n_sel and width[mask].max() > p.width_max_code:
             raise Refused("LIMIT", f"width code above {p.width_max_code}")
-        per, chip, c = self.periphery, self.chip, self.counters
-        progress = bool(req.flags & WANT_PROGRESS)
+        progress = None
+        if req.flags & WANT_PROGRESS:
+            def progress(done: int) -> None:
+                self._reply(req, ST["OK"], fp.encode(req.opcode, "progress", {"rows_done": done, "row_count": count}),
+                            flags=PROGRESS)
+        rows_done, pulses = self._apply_rows(kind, start, mask, amp, gate, width, progress)
+        return {"rows_done": rows_done, "pulses": pulses}
+
+    def _apply_rows(self, kind: str, start: int, mask: np.ndarray, amp: np.ndarray, gate: np.ndarray,
+                    width: np.ndarray, progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+        """Pulse the masked devices of rows start.. row by row (codes per device);
+        returns (rows done, pulses). Raises Aborted between rows when asked."""
+        p, per, chip, c = self.params, self.periphery, self.chip, self.counters
         pulses = 0
-        rows_done = 0
-        for i in range(count):
+        for i in range(mask.shape[0]):
             if self._check_abort():
-                raise Aborted({"rows_done": rows_done, "pulses": pulses})
+                raise Aborted({"rows_done": i, "pulses": pulses})
             sel = mask[i]
             if sel.any():
                 r = start + i
@@ -454,7 +483,7 @@ class BoardEmulator:
                 else:
                     # row driven at the row's largest amplitude; each column
                     # biased so its device sees its own amplitude
-                    top = int(amp[i].max())
+                    top = int(amp[i][sel].max())
                     row_codes = np.zeros(self.rows, dtype=np.int64)
                     row_codes[r] = top
                     dev_v = np.where(sel, per.row_volts(row_codes)[r] - per.col_volts(top - amp[i]), 0.0)
@@ -463,12 +492,109 @@ class BoardEmulator:
                 c.pulses[r] += sel
                 pulses += int(sel.sum())
                 self._tick(float(widths.max()) + p.row_switch_time)
-            rows_done += 1
-            if progress:
-                self._reply(req, ST["OK"], fp.encode(req.opcode, "progress",
-                                                     {"rows_done": rows_done, "row_count": count}),
-                            flags=PROGRESS)
-        return {"rows_done": rows_done, "pulses": pulses}
+            if progress is not None:
+                progress(i + 1)
+        return mask.shape[0], pulses
+
+    def _wait(self, v: dict, req: fp.Message) -> dict:
+        seconds = float(v["seconds"])
+        if not 0.0 <= seconds <= 3600.0:
+            raise Refused("LIMIT", f"wait of {seconds:g} s outside 0..3600 s")
+        self._ground(0)
+        step = seconds / 100 if self.pace else seconds
+        waited = 0.0
+        while waited < seconds:  # in steps, so an abort is seen
+            if self._check_abort():
+                raise Aborted({"waited": waited})
+            dt = min(step, seconds - waited) if step > 0 else seconds
+            self._tick(dt)
+            waited += dt
+            if dt <= 0:
+                break
+        return {"waited": waited}
+
+    def _program(self, v: dict, req: fp.Message) -> dict:
+        p, lsb = self.params, fp.SCHEMA.conductance_lsb
+        start, count = int(v["row_start"]), int(v["row_count"])
+        if start + count > self.rows:
+            raise Refused("LIMIT", f"rows {start}..{start + count - 1} outside 0..{self.rows - 1}")
+        algorithms = fp.SCHEMA.enums["TuningAlgorithm"]
+        names = {code: name.lower() for name, code in algorithms.items()}
+        if v["algorithm"] not in names:
+            raise Refused("BAD_PAYLOAD", f"unknown tuning algorithm {v['algorithm']}")
+        sub = _unpack_mask(v["mask"], count * self.cols).reshape(count, self.cols)
+        if v["targets"].size != sub.sum():
+            raise Refused("BAD_PAYLOAD", f"targets has {v['targets'].size} entries, mask selects {int(sub.sum())}")
+        if v["tolerance"] < 1:
+            raise Refused("BAD_PAYLOAD", "tolerance must be >= 1")
+        lim = self._limits
+        for name, code, hi in (("set_v", v["set_v"], lim["set"]), ("reset_v_max", v["reset_v_max"], lim["reset"]),
+                               ("reset_v_min", v["reset_v_min"], v["reset_v_max"]),
+                               ("gate_max", v["gate_max"], lim["gate"]), ("gate_min", v["gate_min"], v["gate_max"]),
+                               ("reset_gate", v["reset_gate"], lim["gate"])):
+            if not 0 < code <= hi:
+                raise Refused("LIMIT", f"{name} = {code} codes outside 1..{hi}")
+        for name in ("set_width", "reset_width"):
+            if v[name] > p.width_max_code:
+                raise Refused("LIMIT", f"{name} code above {p.width_max_code}")
+        mask = np.zeros((self.rows, self.cols), bool)
+        mask[start : start + count] = sub
+        targets = np.zeros((self.rows, self.cols))
+        targets[mask] = v["targets"] * lsb
+        width = lambda code: p.width_offset + int(code) * p.width_lsb  # noqa: E731
+        config = TuningConfig(
+            tolerance=int(v["tolerance"]) * lsb, set_v=int(v["set_v"]) * p.dac_line_lsb,
+            set_width=width(v["set_width"]), gate_min=int(v["gate_min"]) * p.dac_gate_lsb,
+            gate_max=int(v["gate_max"]) * p.dac_gate_lsb, reset_v_min=int(v["reset_v_min"]) * p.dac_line_lsb,
+            reset_v_max=int(v["reset_v_max"]) * p.dac_line_lsb, reset_gate=int(v["reset_gate"]) * p.dac_gate_lsb,
+            reset_width=width(v["reset_width"]), max_pulses=int(v["max_pulses"]), max_rounds=int(v["max_rounds"]))
+        rows = slice(start, start + count)
+
+        last = {"g": np.zeros((self.rows, self.cols))}
+
+        def measure() -> np.ndarray:
+            g = np.zeros((self.rows, self.cols))
+            g[rows] = self._conductance_map(start, count, avg)  # avg: set below, before the loop
+            last["g"] = g
+            return g
+
+        avg = 1
+        sigma_rel = estimate_read_sigma(measure()[mask], measure()[mask])
+        avg = int(v["verify_average"]) or verify_average(sigma_rel, targets[mask], config.tolerance)
+        sigma = sigma_rel * np.maximum(targets, 1e-6) / np.sqrt(avg)
+        tuner = TUNERS[names[int(v["algorithm"])]](targets, mask, config, sigma_meas=sigma)
+
+        def apply(plan: Plan) -> None:
+            for kind, m, amp, gate, w in (("set", plan.set_mask, plan.set_v, plan.set_gate, plan.set_width),
+                                          ("reset", plan.reset_mask, plan.reset_v, plan.reset_gate, plan.reset_width)):
+                m = m[rows]
+                if m.any():
+                    amp_c = np.where(m, np.rint(np.broadcast_to(amp, mask.shape)[rows] / p.dac_line_lsb), 0)
+                    gate_c = np.rint(np.broadcast_to(gate, mask.shape)[rows] / p.dac_gate_lsb)
+                    w_c = np.rint((np.broadcast_to(w, mask.shape)[rows] - p.width_offset) / p.width_lsb)
+                    w_c = np.clip(w_c, 0, p.width_max_code).astype(np.int64)
+                    self._apply_rows(kind, start, m, amp_c.astype(np.int64), gate_c.astype(np.int64), w_c)
+
+        def on_round(t, g) -> None:
+            if req.flags & WANT_PROGRESS:
+                self._reply(req, ST["OK"], fp.encode(req.opcode, "progress", {
+                    "round": t.rounds, "pending": int(t.pending.sum()), "converged": int(t.converged.sum())}),
+                    flags=PROGRESS)
+
+        def reply() -> dict:
+            return {"rounds": tuner.rounds,
+                    "achieved": np.clip(np.rint(last["g"][mask] / lsb), 0, 0xFFFF),
+                    "set_pulses": np.minimum(tuner.set_pulses[mask], 0xFFFF),
+                    "reset_pulses": np.minimum(tuner.reset_pulses[mask], 0xFFFF),
+                    "reasons": tuner.reasons[mask]}
+
+        try:
+            run_tuning(tuner, measure, apply, on_round, should_stop=self._check_abort)
+        except Aborted:
+            self._abort = True
+        if self._abort:
+            raise Aborted(reply())
+        return reply()
 
     def _pulse_set(self, v: dict, req: fp.Message) -> dict:
         return self._pulse_batch(v, req, "set")

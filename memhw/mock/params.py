@@ -130,6 +130,18 @@ class MockParams:
     reference_resistors: tuple[float, ...] = (2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 1e6)
     # ohm, nominal; spans 1/g_max (2.9 kohm) .. 1/g_min (500 kohm) plus 1 Mohm. choice
     reference_tolerance: float = 1e-3  # relative sigma of the true value (0.1 % precision parts). choice
+    # Self-calibration hardware (opcodes READ_REFERENCE / READ_DAC; docs/mock.md, PROTOCOL.md).
+    # Each column's TIA input can be switched from the array to one of the reference
+    # resistors, whose other end is a reference bus driven by its own DAC channel (errors as
+    # any DAC channel: dac_gain_error / dac_offset_error); every DAC output (rows, columns,
+    # gates, reference bus) can be routed through an analog multiplexer to one precision
+    # monitor ADC (a 20-bit SAR ADC with a trimmed reference, e.g. AD4020 + ADR4525 class).
+    monitor_bits: int = 20  # choice: 20-bit SAR monitor ADC
+    monitor_lsb: float = 20.48 / (1 << 20)  # V/code over +-10.24 V (covers the 5.5 V gates); derived from the choice
+    monitor_gain_error: float = 2e-4  # relative sigma: 0.02 % reference + ADC gain error after factory trim; choice
+    monitor_offset_error: float = 50e-6  # V sigma incl. multiplexer leakage; choice
+    monitor_noise_lsb: float = 1.0  # LSB sigma per sample; choice (20-bit SAR: ~1-2 LSB rms)
+    monitor_sample_time: float = 10e-6  # s per monitored line and sample (mux settling + conversion); choice
 
     # ------------------------------------------------- board firmware (memhw.mock.firmware)
     serial: str = "MEMHW-EMU-0001"  # board serial reported by HELLO; choice
@@ -137,6 +149,7 @@ class MockParams:
     v_set_max: float = 3.5  # V; SET amplitude limit = top of the published tuning ramp (DOMAIN §1 closed-loop tuning)
     v_reset_max: float = 2.5  # V; RESET limit, above the 1.7-1.8 V used (DOMAIN §1); choice
     v_gate_max: float = 5.5  # V; top of the published RESET gate range 5.0-5.5 V (DOMAIN §1)
+    verify_read: float = 0.2  # V; read voltage of the on-board PROGRAM loop's verify reads (DOMAIN §1: 0.2 V)
     gate_read: float = 5.0  # V; gates during reads/VMM: fully on as for RESET (DOMAIN §1 line roles)
     width_offset: float = 160e-9  # s at width code 0 (DOMAIN §1: ~160 ns at 0)
     width_lsb: float = 4.14e-9  # s per width code: (4.3 us - 160 ns)/1000 (DOMAIN §1; derived)
@@ -170,11 +183,12 @@ _NONNEG = (
     "relax_std_offset", "wire_resistance", "dac_gain_error", "dac_offset_error",
     "tia_gain_error", "tia_offset_error", "adc_noise_lsb", "reference_tolerance",
     "reset_threshold", "relax_onset", "ir_resolve_tolerance",
+    "monitor_gain_error", "monitor_offset_error", "monitor_noise_lsb", "monitor_sample_time",
 )
 _POSITIVE = (
     "g_min", "g_max", "set_threshold", "set_tau", "set_v_scale", "set_gate_knee",
     "reset_tau", "reset_v_scale", "v_abs_max", "forming_voltage", "broken_conductance",
-    "dac_line_lsb", "dac_gate_lsb", "adc_lsb", "gate_full_on",
+    "dac_line_lsb", "dac_gate_lsb", "adc_lsb", "gate_full_on", "monitor_lsb",
 )
 _FRACTIONS = (
     "telegraph_fraction", "stuck_fraction", "unformed_fraction", "reset_noise_fraction",
@@ -217,6 +231,8 @@ def _validate(p: MockParams) -> None:
         bad("reference_resistors must be a non-empty tuple of positive values")
     if not (2 <= p.adc_bits <= 31) or not (2 <= p.dac_bits <= 31):
         bad("adc_bits and dac_bits must be in 2..31")
+    if not (2 <= p.monitor_bits <= 24):
+        bad("monitor_bits must be in 2..24")
 
 
 # --------------------------------------------------------------------------- presets
@@ -245,6 +261,9 @@ PRESETS: dict[str, MockParams] = {
         tia_offset_error=0.0,
         adc_noise_lsb=0.0,
         reference_tolerance=0.0,
+        monitor_gain_error=0.0,
+        monitor_offset_error=0.0,
+        monitor_noise_lsb=0.0,
     ),
     "harsh": MockParams(
         initial_spread=0.5,
@@ -270,6 +289,9 @@ PRESETS: dict[str, MockParams] = {
         tia_offset_error=5e-3,
         adc_noise_lsb=1.0,
         reference_tolerance=1e-2,  # 1 % parts
+        monitor_gain_error=1e-3,  # choice: untrimmed 0.1 % reference
+        monitor_offset_error=200e-6,  # choice
+        monitor_noise_lsb=2.0,  # choice
     ),
 }
 

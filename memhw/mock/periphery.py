@@ -10,6 +10,12 @@ Transfer functions (codes are signed integers, two's complement range of ``*_bit
     DAC:  V = code * lsb * (1 + gain_err[ch]) + offset[ch]          (code clipped to range)
     TIA:  V_adc = -I * R_gain * (1 + gain_err[col, gain]) + offset[col, gain]   (inverting)
     ADC:  code = clip(round(V_adc / adc_lsb + noise_lsb * N(0, 1)), -2^(b-1), 2^(b-1) - 1)
+
+Self-calibration hardware (opcodes READ_REFERENCE and READ_DAC): a reference bus driven
+by its own DAC channel (same error model) feeds the reference resistors, and a precision
+monitor ADC measures any DAC output through a multiplexer::
+
+    monitor: code = round(V * (1 + monitor_gain_err) / monitor_lsb + monitor_offset / monitor_lsb + noise)
 """
 
 from __future__ import annotations
@@ -47,6 +53,19 @@ class Periphery:
         self.dac_code_max = (1 << (p.dac_bits - 1)) - 1
         self.adc_code_min = -(1 << (p.adc_bits - 1))
         self.adc_code_max = (1 << (p.adc_bits - 1)) - 1
+        # Self-calibration hardware: reference-bus DAC and monitor ADC (READ_REFERENCE,
+        # READ_DAC). Drawn from a child generator so the draws above and the ADC noise
+        # stream are the same as on a board without this hardware.
+        try:
+            self._cal_rng = cal = rng.spawn(1)[0]
+        except (TypeError, ValueError, AttributeError):  # a generator without a seed sequence
+            self._cal_rng = cal = np.random.default_rng(0x5E1FCA1)
+        self.ref_gain_err = float(p.dac_gain_error * cal.standard_normal())
+        self.ref_offset = float(p.dac_offset_error * cal.standard_normal())
+        self.monitor_gain_err = float(p.monitor_gain_error * cal.standard_normal())
+        self.monitor_offset = float(p.monitor_offset_error * cal.standard_normal())
+        self.monitor_code_min = -(1 << (p.monitor_bits - 1))
+        self.monitor_code_max = (1 << (p.monitor_bits - 1)) - 1
 
     # ------------------------------------------------------------------ DACs
 
@@ -73,6 +92,24 @@ class Periphery:
     def gate_volts(self, codes) -> np.ndarray:
         """Gate DAC codes (..., cols) -> actual volts on each gate line."""
         return self._dac(codes, self.params.dac_gate_lsb, self.gate_gain_err, self.gate_offset)
+
+    def ref_volts(self, code: int) -> float:
+        """Reference-bus DAC code -> actual bus volts (READ_REFERENCE)."""
+        c = int(np.clip(int(code), self.dac_code_min, self.dac_code_max))
+        return c * self.params.dac_line_lsb * (1.0 + self.ref_gain_err) + self.ref_offset
+
+    def monitor_codes(self, volts, average: int = 1) -> np.ndarray:
+        """Actual line volts (any shape) -> monitor ADC codes, mean of ``average`` noisy
+        samples rounded to the nearest code (READ_DAC, READ_REFERENCE)::
+
+            code = clip(round(mean_k(V * (1 + gain_err) / lsb + offset / lsb + noise_lsb * N(0, 1))))
+        """
+        p = self.params
+        v = np.asarray(volts, dtype=float)
+        x = (v * (1.0 + self.monitor_gain_err) + self.monitor_offset) / p.monitor_lsb
+        if p.monitor_noise_lsb > 0:
+            x = x + p.monitor_noise_lsb * self._cal_rng.standard_normal(x.shape) / np.sqrt(average)
+        return np.clip(np.rint(x), self.monitor_code_min, self.monitor_code_max).astype(np.int64)
 
     # ------------------------------------------------------------------ TIA + ADC
 
