@@ -11,6 +11,7 @@ from .errors import (
     AddressError,
     BoardError,
     BoardResetError,
+    CalibrationError,
     Disconnected,
     LimitError,
     LinkTimeout,
@@ -21,11 +22,19 @@ from .errors import (
     VersionMismatch,
 )
 from .info import BoardInfo, Limits
+from .programming import FormingResult, ProgramResult, form, program
+from .session import Session, SessionFileError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "connect",
+    "program",
+    "form",
+    "ProgramResult",
+    "FormingResult",
+    "Session",
+    "SessionFileError",
     "Board",
     "BoardInfo",
     "Limits",
@@ -38,6 +47,7 @@ __all__ = [
     "VersionMismatch",
     "BoardError",
     "BoardResetError",
+    "CalibrationError",
     "OperationAborted",
     "LimitError",
 ]

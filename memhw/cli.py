@@ -82,6 +82,102 @@ def cmd_read(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) * 1e-6 for x in text.split(":"))
+    except ValueError:
+        raise MemhwError(f"--range {text!r}: expected LO:HI in uS, e.g. 20:200") from None
+    return lo, hi
+
+
+def cmd_program(args: argparse.Namespace) -> int:
+    from .programming import program
+    from .session import Session
+    from .targets import load_targets
+
+    if args.resume:
+        return _resume(args)
+    if not args.targets:
+        raise MemhwError("give TARGETS (a .npy/.h5/.png file or a pattern name) or --resume FILE.h5")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.force:
+        raise MemhwError(f"--out {out} exists; pass --force to overwrite it or --resume to continue it")
+    with _board(args) as board:
+        targets = load_targets(args.targets, board.shape, _parse_range(args.range), seed=args.seed)
+        session = Session(out) if out is not None else None
+        try:
+            if session is not None:
+                session.attach(board)
+                session.attrs["targets_source"] = args.targets
+            result = program(board, targets, tolerance=args.tolerance * 1e-6, algorithm=args.algorithm,
+                             on_board=args.on_board, progress=True, session=session)
+        finally:
+            if session is not None:
+                session.close()
+        print(result)
+        if args.plot:
+            print(f"wrote {result.plot(args.plot)}")
+        if out is not None:
+            print(f"wrote {out}")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """Continue the last programming run of a session file, skipping converged devices."""
+    import numpy as np
+
+    from .algorithms.tuning import Reason
+    from .programming import program
+    from .session import Session, load
+
+    path = Path(args.resume)
+    s = load(path)
+    try:
+        run = s.last_run("program")
+        if run is None:
+            raise MemhwError(f"{path}: no programming run to resume")
+        targets, mask = run.read("targets"), run.read("mask").astype(bool)
+        names = set(run.names())
+        if "reasons" in names:                      # the run finished: its final verdicts
+            reasons = run.read("reasons")
+        elif "round_reasons" in names and len(run.read("round_reasons")):
+            reasons = run.read("round_reasons")[-1]  # interrupted: the last flushed round
+        else:
+            reasons = np.zeros(targets.shape, np.int8)
+        done = mask & (reasons == Reason.CONVERGED)
+        tolerance = float(run.attrs["tolerance"])
+        algorithm = str(run.attrs.get("algorithm", "adaptive"))
+        was = run.status
+    finally:
+        s.close()
+    todo = mask & ~done
+    print(f"resuming {path}: last run {was}; {int(done.sum())} of {int(mask.sum())} devices already converged, "
+          f"{int(todo.sum())} to program")
+    with _board(args) as board, Session(path, "a") as session:
+        previous = session.last_run("program")
+        if previous is not None and previous.status == "running":  # its process died
+            previous.close(status="interrupted", error="the process ended before closing the run")
+        session.attach(board)
+        if not todo.any():
+            print("nothing left to program")
+            return 0
+        result = program(board, targets, tolerance=tolerance, mask=todo, algorithm=algorithm,
+                         on_board=args.on_board, progress=True, session=session)
+        print(result)
+        g = board.read_conductance(average=16)
+        ok = np.abs(g - targets)[mask] <= tolerance
+        print(f"whole run: {int(ok.sum())}/{int(mask.sum())} devices within ±{tolerance * 1e6:.1f} uS now")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import report
+
+    text, _ = report(args.file, args.out)
+    print(text)
+    return 0
+
+
 def cmd_mock_serve(args: argparse.Namespace) -> int:
     from .mock.firmware import BoardEmulator
     from .mock.server import EmulatorServer
@@ -137,8 +233,30 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--average", type=int, default=1, help="samples averaged per device")
     sp.add_argument("--out", help="write the map to FILE.npy or FILE.h5")
 
+    sp = add("program", cmd_program, "program target conductances by write-and-verify")
+    sp.add_argument("targets", nargs="?", help="FILE.npy (S), FILE.h5[:DATASET] (S), an image, or a pattern: "
+                                               "random, checkerboard, gradient, rings")
+    sp.add_argument("--range", default="20:200", help="uS range images and patterns map to (default %(default)s)")
+    sp.add_argument("--tolerance", type=float, default=2.0, help="uS (default %(default)s)")
+    sp.add_argument("--algorithm", choices=("adaptive", "baseline"), default="adaptive")
+    sp.add_argument("--on-board", action="store_true", help="let the board run the loop (PROGRAM opcode)")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the random pattern")
+    sp.add_argument("--out", help="record the session to FILE.h5")
+    sp.add_argument("--force", action="store_true", help="overwrite --out")
+    sp.add_argument("--resume", metavar="FILE.h5", help="continue the interrupted run recorded in FILE.h5")
+    sp.add_argument("--plot", help="draw target/achieved/error/pulses to FILE.png")
+
+    sp = sub.add_parser("report", help="summarise a session file and draw its plots")
+    sp.add_argument("file", help="session FILE.h5")
+    sp.add_argument("--out", help="folder for the figures (default FILE-report/)")
+    sp.set_defaults(func=cmd_report)
+
     sp = add("demo", cmd_demo, "run the demonstration session on the board")
     sp.add_argument("--out", default="demo-out", help="folder for the session's files")
+
+    from .calibration.cli import add_commands as add_calibration_commands
+
+    add_calibration_commands(sub, add)
 
     mock = sub.add_parser("mock", help="the built-in board emulator")
     msub = mock.add_subparsers(dest="mock_command", required=True)

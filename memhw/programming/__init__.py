@@ -1,0 +1,8 @@
+"""Write-and-verify programming of memristor arrays."""
+
+from ..algorithms.tuning import REASONS, Reason, TuningConfig
+from .forming import FormingResult, form
+from .program import DEFAULTS, program
+from .result import ProgramResult
+
+__all__ = ["program", "form", "FormingResult", "ProgramResult", "TuningConfig", "Reason", "REASONS", "DEFAULTS"]

@@ -1,0 +1,291 @@
+"""``memhw.program``: closed-loop write-and-verify of any subset of the array.
+
+Each round costs a constant number of requests whatever the number of
+devices: one averaged conductance read of the rows involved, one batched SET
+(per-device gates) and one batched RESET (per-device amplitudes). The
+planning is done by :mod:`memhw.algorithms.tuning`; with ``on_board=True``
+the board runs the very same loop itself from one PROGRAM request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+import firmware_protocol as fp
+
+from ..algorithms.tuning import (
+    TUNERS,
+    Plan,
+    Reason,
+    TuningConfig,
+    estimate_read_sigma,
+    run_tuning,
+    verify_average,
+)
+from ..board import Board
+from ..errors import LimitError, OperationAborted
+from .result import ProgramResult
+
+__all__ = ["program", "DEFAULTS"]
+
+#: configuration per algorithm when the caller gives none (DOMAIN.md §1 voltages;
+#: the baseline keeps its published budgets: 200 steps)
+DEFAULTS = {
+    "adaptive": TuningConfig(),
+    "baseline": TuningConfig(max_pulses=200, max_rounds=200, patience=200, gate_min=0.5, gate_max=1.4, reset_v_max=1.5,
+                             reset_v_min=0.3, set_v=3.0),
+}
+#: largest target accepted at all (beyond any 1T1R device of this kind, DOMAIN.md §2.7)
+G_TARGET_MAX = 1e-3
+
+
+def _prior_curve(prior: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """A gate -> conductance prior from a sweep result or a (gates, G) pair."""
+    if prior is None:
+        return None
+    gates, g = (prior.gates, prior.conductance) if hasattr(prior, "gates") else prior
+    gates, g = np.asarray(gates, float), np.asarray(g, float)
+    if g.ndim == 2:  # per column: the chip-wide curve is the median over columns
+        g = np.median(g, axis=1)
+    if gates.ndim != 1 or g.shape != gates.shape or gates.size < 2:
+        raise ValueError("prior must give gates (n,) and conductances (n,) or (n, cols)")
+    order = np.argsort(gates)
+    return gates[order], np.maximum.accumulate(g[order])
+
+
+def _validate(board: Board, targets: Any, mask: Any, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    shape = board.shape
+    try:
+        t = np.broadcast_to(np.asarray(targets, dtype=float), shape).copy()
+    except ValueError:
+        raise LimitError(f"targets: shape {np.shape(targets)} does not fit the array {shape}") from None
+    m = np.ones(shape, bool) if mask is None else np.asarray(mask)
+    if m.dtype != bool or m.shape != shape:
+        raise LimitError(f"mask: expected a boolean array of shape {shape}, got {m.dtype} {m.shape}")
+    if not np.isfinite(t[m]).all():
+        raise LimitError("targets: NaN or infinity among the selected devices")
+    if (t[m] < 0).any() or (t[m] > G_TARGET_MAX).any():
+        raise LimitError(f"targets must lie in [0, {G_TARGET_MAX * 1e6:.0f}] uS")
+    if not (np.isfinite(tolerance) and tolerance > 0):
+        raise LimitError(f"tolerance must be a positive number of siemens, got {tolerance!r}")
+    return t, m
+
+
+def program(
+    board: Board,
+    targets: Any,
+    tolerance: float = 2e-6,
+    mask: Any = None,
+    *,
+    algorithm: str = "adaptive",
+    on_board: bool = False,
+    config: TuningConfig | None = None,
+    average: int | None = None,
+    relax_delay: float = 0.0,
+    prior: Any = None,
+    progress: bool | Callable[[dict], None] = False,
+    session: Any = None,
+) -> ProgramResult:
+    """Program devices to target conductances by write-and-verify.
+
+    Parameters
+    ----------
+    board : Board
+    targets : float or (rows, cols) array
+        Target conductances, S.
+    tolerance : float
+        A device is done when its verified conductance is within ± tolerance, S.
+    mask : bool (rows, cols), optional
+        Devices to program (default: all).
+    algorithm : {"adaptive", "baseline"}
+        memhw's learning loop, or the published ramp loop (DOMAIN.md).
+    on_board : bool
+        Let the board run the loop (one PROGRAM request per block of rows).
+    config : TuningConfig, optional
+        Voltages, widths and budgets (defaults per algorithm: :data:`DEFAULTS`).
+    average : int, optional
+        Samples per verify reading; default: measured read noise decides
+        (the baseline, as published, reads once).
+    relax_delay : float
+        If > 0, wait this long after convergence (devices relax), verify
+        again and re-tune those that drifted out of tolerance.
+    prior : sweep result or (gates, conductances), optional
+        Measured gate -> conductance curve of this chip to start from.
+    progress : bool or callable
+        True shows a progress bar; a callable gets a dict per round.
+    session : memhw.Session, optional
+        Record the run (targets, per-round state) for reports and ``--resume``.
+
+    Returns
+    -------
+    ProgramResult
+
+    Raises
+    ------
+    LimitError
+        Bad targets, mask or tolerance (nothing is sent).
+    """
+    if algorithm not in TUNERS:
+        raise LimitError(f"algorithm must be one of {sorted(TUNERS)}, got {algorithm!r}")
+    t, m = _validate(board, targets, mask, tolerance)
+    base = config or DEFAULTS[algorithm]
+    cfg = TuningConfig(**{**base.__dict__, "tolerance": float(tolerance)})
+    lim = board.info.limits
+    if cfg.gate_max > lim.v_gate or cfg.set_v > lim.v_set or cfg.reset_v_max > lim.v_reset:
+        raise LimitError("tuning voltages exceed the board's limits")
+    gate_prior = _prior_curve(prior)
+    stats = board.link.stats
+    trips0, bytes0, t0 = stats.round_trips, stats.bytes_total, time.perf_counter()
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        raise LimitError("mask selects no device")
+    block = slice(int(rows[0]), int(rows[-1]) + 1)
+
+    run = session.run("program", algorithm=algorithm, on_board=on_board, tolerance=tolerance) if session else None
+    if run is not None:
+        run.write("targets", t, unit="S")
+        run.write("mask", m)
+    reporter = _Reporter(progress, int(m.sum()))
+    try:
+        if on_board:
+            out = _program_on_board(board, t, m, cfg, algorithm, block, average, reporter)
+        else:
+            out = _program_on_host(board, t, m, cfg, algorithm, block, average, relax_delay, gate_prior,
+                                   reporter, run)
+    except BaseException as exc:
+        if run is not None:
+            interrupted = isinstance(exc, (KeyboardInterrupt, OperationAborted))
+            run.close(status="interrupted" if interrupted else "error", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        reporter.close()
+    result = ProgramResult(
+        targets=t, mask=m, tolerance=float(tolerance), algorithm=algorithm, on_board=on_board,
+        wall_time=time.perf_counter() - t0, round_trips=stats.round_trips - trips0,
+        wire_bytes=stats.bytes_total - bytes0, **out)
+    if run is not None:
+        for name in ("achieved", "set_pulses", "reset_pulses", "reasons", "converged"):
+            run.write(name, getattr(result, name), **({"unit": "S"} if name == "achieved" else {}))
+        run.close(status="complete")
+    return result
+
+
+class _Reporter:
+    """Progress bar (tqdm) or callback per round."""
+
+    def __init__(self, progress: bool | Callable[[dict], None], total: int):
+        self.callback = progress if callable(progress) else None
+        self.bar = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="dev", desc="programming", leave=False)
+
+    def __call__(self, round_: int, pending: int, converged: int) -> None:
+        if self.callback is not None:
+            self.callback({"round": round_, "pending": pending, "converged": converged})
+        if self.bar is not None:
+            self.bar.n = converged
+            self.bar.set_postfix(round=round_, pending=pending, refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _program_on_host(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningConfig, algorithm: str,
+                     block: slice, average: int | None, relax_delay: float, gate_prior, reporter, run) -> dict:
+    shape = board.shape
+
+    def read(avg: int) -> np.ndarray:
+        g = np.full(shape, np.nan)
+        g[block] = board.read_conductance(average=avg, rows=block)
+        return g
+
+    sigma_rel = estimate_read_sigma(read(1)[m], read(1)[m])
+    if average is None:
+        average = 1 if algorithm == "baseline" else verify_average(sigma_rel, t[m], cfg.tolerance)
+    sigma = sigma_rel * np.maximum(t, 1e-6) / np.sqrt(average)
+    tuner = TUNERS[algorithm](t, m, cfg, sigma_meas=sigma, gate_prior=gate_prior)
+    history: dict[str, list] = {k: [] for k in ("pending", "converged", "set", "reset", "rms_error")}
+
+    def measure() -> np.ndarray:
+        return read(average)
+
+    def on_round(tn, g: np.ndarray) -> None:
+        pend, conv = int(tn.pending.sum()), int(tn.converged.sum())
+        history["pending"].append(pend)
+        history["converged"].append(conv)
+        history["rms_error"].append(float(np.sqrt(np.nanmean((g - t)[m] ** 2))))
+        reporter(tn.rounds, pend, conv)
+        if run is not None:
+            run.append("round_g", g.astype(np.float32), unit="S")
+            run.append("round_reasons", tn.reasons)
+            run.flush()
+
+    def apply(plan: Plan) -> None:
+        history["set"].append(int(plan.set_mask.sum()))
+        history["reset"].append(int(plan.reset_mask.sum()))
+        if plan.set_mask.any():
+            board.pulse_set(plan.set_mask, v=plan.set_v, gate=plan.set_gate, width=plan.set_width)
+        if plan.reset_mask.any():
+            board.pulse_reset(plan.reset_mask, v=plan.reset_v, gate=plan.reset_gate, width=plan.reset_width)
+
+    final = run_tuning(tuner, measure, apply, on_round)
+    if relax_delay > 0:
+        board.wait(relax_delay)
+        final = run_tuning(tuner, measure, apply, on_round)
+    return {
+        "achieved": np.where(m, final, np.nan), "converged": tuner.converged.copy(),
+        "set_pulses": tuner.set_pulses.copy(), "reset_pulses": tuner.reset_pulses.copy(),
+        "reasons": tuner.reasons.copy(), "rounds": tuner.rounds, "verify_average": int(average),
+        "read_sigma": float(sigma_rel), "history": {k: np.asarray(v) for k, v in history.items()},
+    }
+
+
+def _program_on_board(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningConfig, algorithm: str,
+                      block: slice, average: int | None, reporter) -> dict:
+    info, codes = board.info, board.codes
+    lsb = fp.SCHEMA.conductance_lsb
+    if average is None:
+        average = 1 if algorithm == "baseline" else 0  # 0: the board decides from its read noise
+    sub = m[block]
+    fields = {
+        "algorithm": fp.SCHEMA.enums["TuningAlgorithm"][algorithm.upper()],
+        "row_start": block.start, "row_count": block.stop - block.start,
+        "mask": np.packbits(sub.reshape(-1), bitorder="little"),
+        "targets": np.clip(np.rint(t[block][sub] / lsb), 0, 0xFFFF),
+        "tolerance": max(1, round(cfg.tolerance / lsb)), "verify_average": int(average),
+        "max_pulses": cfg.max_pulses, "max_rounds": cfg.max_rounds,
+        "set_v": int(codes.line_codes(cfg.set_v)), "set_width": int(codes.width_codes(cfg.set_width)),
+        "gate_min": int(codes.gate_codes(cfg.gate_min)), "gate_max": int(codes.gate_codes(cfg.gate_max)),
+        "reset_v_min": int(codes.line_codes(cfg.reset_v_min)), "reset_v_max": int(codes.line_codes(cfg.reset_v_max)),
+        "reset_gate": int(codes.gate_codes(cfg.reset_gate)), "reset_width": int(codes.width_codes(cfg.reset_width)),
+    }
+    history: dict[str, list] = {"pending": [], "converged": []}
+
+    def on_progress(rep: dict) -> None:
+        history["pending"].append(int(rep["pending"]))
+        history["converged"].append(int(rep["converged"]))
+        reporter(int(rep["round"]), int(rep["pending"]), int(rep["converged"]))
+
+    r = board.link.request("PROGRAM", fields, progress=on_progress)
+
+    def place(values: np.ndarray, fill: Any, dtype: Any) -> np.ndarray:
+        full = np.full(info.shape, fill, dtype=dtype)
+        view = full[block]
+        view[sub] = values
+        return full
+
+    achieved = place(r["achieved"] * lsb, np.nan, float)
+    reasons = place(r["reasons"], Reason.NOT_SELECTED, np.int8)
+    return {
+        "achieved": achieved, "converged": reasons == Reason.CONVERGED,
+        "set_pulses": place(r["set_pulses"], 0, np.int32), "reset_pulses": place(r["reset_pulses"], 0, np.int32),
+        "reasons": reasons, "rounds": int(r["rounds"]), "verify_average": int(average), "read_sigma": float("nan"),
+        "history": {k: np.asarray(v) for k, v in history.items()},
+    }
