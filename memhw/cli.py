@@ -205,10 +205,38 @@ def cmd_mock_serve(args: argparse.Namespace) -> int:
         server.close()
 
 
+def cmd_lstm(args: argparse.Namespace) -> int:
+    from .nn import experiments
+    from .report import record_metrics
+    from .session import Session
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    run = getattr(experiments, args.experiment)
+    kwargs = {"epochs": args.epochs} if args.epochs else {}
+    with _board(args) as board:
+        session = Session(out / "session.h5") if out is not None else None
+        try:
+            if session is not None:
+                session.attach(board)
+            metrics = run(board, mode=args.mode, seed=args.seed, out=out, **kwargs)
+            record_metrics(session, f"lstm_{args.experiment}", metrics)
+        finally:
+            if session is not None:
+                session.close()
+    width = max(len(k) for k in metrics)
+    for k, v in metrics.items():
+        print(f"{k:>{width}}: {v:.4g}" if isinstance(v, float) else f"{k:>{width}}: {v}")
+    if out is not None:
+        print(f"wrote figures, metrics and session.h5 to {out}/")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.board, out=args.out)
+    return run_demo(args.board, out=args.out, lstm_epochs=args.lstm_epochs)
 
 
 # -------------------------------------------------------------------- parser
@@ -251,8 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="folder for the figures (default FILE-report/)")
     sp.set_defaults(func=cmd_report)
 
+    sp = add("lstm", cmd_lstm, "the paper's LSTM experiments on the crossbar, beside the software network")
+    sp.add_argument("experiment", choices=("airline", "gait"))
+    sp.add_argument("--mode", choices=("exsitu", "insitu"), default="exsitu")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the network (and synthetic data)")
+    sp.add_argument("--epochs", type=int, default=None, help="training epochs (default: as published)")
+    sp.add_argument("--out", help="folder for figures, metrics and the session file")
+
     sp = add("demo", cmd_demo, "run the demonstration session on the board")
     sp.add_argument("--out", default="demo-out", help="folder for the session's files")
+    sp.add_argument("--lstm-epochs", type=int, default=None, help="training epochs of the airline LSTM")
 
     from .calibration.cli import add_commands as add_calibration_commands
 

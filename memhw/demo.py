@@ -1,9 +1,12 @@
-"""``memhw demo``: a short session on a board (by default the built-in emulator).
+"""``memhw demo``: the whole session on a board (by default the built-in emulator).
 
-Shows the path a user's command travels end to end: handshake, a batched
-gate-controlled SET writing a picture into the array, a parallel conductance
-read-back, and a batched VMM checked against the read-back map; then what the
-link carried and how long the hardware would have been busy.
+1. connect (the board's calibration file is applied automatically) and calibrate
+   the board again against its on-board references;
+2. characterise the chip: gate voltage -> conductance;
+3. store a picture in the array by write-and-verify and read it back;
+4. train an LSTM on the airline series in software, program its weights into the
+   array and predict with every matrix product done by the crossbar;
+5. write everything to one session file with its figures and print a summary.
 """
 
 from __future__ import annotations
@@ -13,84 +16,96 @@ from pathlib import Path
 
 import numpy as np
 
-from .board import Board
 from .connect import connect
+from .report import record_metrics, report
+from .session import Session
+from .targets import load_targets
+
+#: picture conductance range (black:white), S; inside the whole-array range of tests/programming
+IMAGE_RANGE = (20e-6, 200e-6)
 
 
-def _picture(shape: tuple[int, int]) -> np.ndarray:
-    """A test picture in [0, 1]: concentric rings over a left-to-right ramp."""
-    r, c = np.mgrid[0 : shape[0], 0 : shape[1]]
-    rr = np.hypot((r - shape[0] / 2) / shape[0], (c - shape[1] / 2) / shape[1] * 0.5)
-    return np.clip(0.5 * (1 + np.cos(rr * 40)) * (0.3 + 0.7 * c / (shape[1] - 1)), 0, 1)
+def _step(title: str) -> float:
+    print(f"\n== {title}")
+    return time.perf_counter()
 
 
-def _save_png(path: Path, target: np.ndarray, measured: np.ndarray) -> None:
-    import matplotlib
+def run_demo(address: str = "mock://", out: str | Path = "demo-out", lstm_epochs: int | None = None) -> int:
+    """Run the demonstration session; returns a process exit code.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Parameters
+    ----------
+    address : str
+        Board address.
+    out : str or Path
+        Folder for the session file and figures.
+    lstm_epochs : int, optional
+        Training epochs of the airline LSTM (default: the experiment's own).
+    """
+    from matplotlib import cbook
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 6), constrained_layout=True)
-    for ax, data, title in ((axes[0], target, "gate pattern (V)"), (axes[1], measured * 1e6, "read back (µS)")):
-        im = ax.imshow(data, aspect="auto", cmap="viridis")
-        ax.set_title(title)
-        ax.set_xlabel("column")
-        ax.set_ylabel("row")
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    from .calibration import calibrate_board
+    from .calibration.board import record_calibration
+    from .calibration.sweeps import gate_sweep
+    from .nn.experiments import airline
+    from .programming import program
 
-
-def run_demo(address: str = "mock://", out: str | Path = "demo-out") -> int:
-    """Run the demonstration session; returns a process exit code."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    with connect(address) as board:
+    summary: list[tuple[str, str]] = []
+    with connect(address) as board, Session(out / "session.h5") as session:
+        session.attach(board)
         info = board.info
         print(f"connected: {info.serial}, firmware {info.firmware!r}, protocol {info.protocol[0]}.{info.protocol[1]}, "
               f"{info.rows}x{info.cols} array at {address}")
-        _show_pattern(board, out)
-        _show_vmm(board)
+        cal = board.calibration
+        print(f"calibration applied on connect: {cal.id if cal is not None else 'none'}")
+
+        t = _step("1. board self-calibration against the on-board reference resistors")
+        fresh = calibrate_board(board)
+        record_calibration(session, fresh)
+        s = fresh.summary()
+        problems = fresh.problems()
+        print(f"   TIA fit residual median {s['tia_residual_median']:.2e}, "
+              f"{'no problems' if not problems else '; '.join(problems)} ({time.perf_counter() - t:.1f} s)")
+        summary.append(("calibration", f"TIA residual {s['tia_residual_median']:.1e}, "
+                        f"{len(problems)} problems"))
+
+        t = _step("2. chip characterisation: gate voltage -> conductance")
+        curve = gate_sweep(board, session=session)
+        slope, icpt = curve.fit()
+        print(f"   {slope * 1e6:.1f} uS/V + {icpt * 1e6:.0f} uS in 0.7-1.6 V ({time.perf_counter() - t:.1f} s)")
+        summary.append(("gate curve", f"{slope * 1e6:.1f} uS/V + {icpt * 1e6:.0f} uS"))
+
+        t = _step("3. a picture stored in the array by write-and-verify")
+        picture = str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+        targets = load_targets(picture, board.shape, IMAGE_RANGE)
+        result = program(board, targets, tolerance=2e-6, progress=True, session=session, prior=curve)
+        print(f"   {result} ")
+        fig = result.plot(out / "picture.png")
+        print(f"   saved {fig}")
+        ps = result.summary()
+        summary.append(("picture", f"{ps['converged_of_responsive']:.2%} of responsive devices within ±2 uS, "
+                        f"{ps['pulses_median']:.0f} pulses/device median, {ps['wall_time']:.1f} s"))
+
+        t = _step("4. LSTM airline passengers: trained in software, run on the crossbar")
+        kwargs = {} if lstm_epochs is None else {"epochs": lstm_epochs}
+        metrics = airline(board, mode="exsitu", seed=0, out=out, **kwargs)
+        record_metrics(session, "lstm", metrics)
+        line = (f"test RMSE software {metrics['software_rmse_passengers']:.1f}k, crossbar "
+                f"{metrics['crossbar_rmse_passengers']:.1f}k passengers (ratio {metrics['ratio']:.2f})")
+        print(f"   {line} ({time.perf_counter() - t:.1f} s); figure {out / 'airline_exsitu.png'}")
+        summary.append(("airline LSTM", line))
+
         s = board.link.stats
-        print(f"link: {s.requests} requests, {s.round_trips} round trips, {s.retries} retries, "
-              f"{s.bytes_total / 1e3:.1f} kB on the wire for {s.payload_total / 1e3:.1f} kB of payload "
-              f"({s.bytes_total / s.payload_total:.3f}x)")
-        emu = getattr(board.link.transport, "peer", None)
-        if emu is not None and hasattr(emu, "counters"):
-            c = emu.counters
-            print(f"emulated board: {int(c.pulses.sum())} pulses, ~{c.busy_time * 1e3:.1f} ms of hardware time")
-    print(f"done in {time.perf_counter() - t_start:.1f} s; files in {out}/")
+        summary.append(("link", f"{s.requests} requests, {s.retries} retries, {s.bytes_total / 1e6:.1f} MB "
+                        f"({s.bytes_total / max(s.payload_total, 1):.3f}x payload)"))
+    text, figures = report(out / "session.h5", out / "report")
+    print("\n== 5. session file")
+    print(text)
+    print("\n== summary")
+    for k, v in summary:
+        print(f"   {k:>14}: {v}")
+    print(f"\ndone in {time.perf_counter() - t_start:.0f} s; files in {out}/")
     return 0
-
-
-def _show_pattern(board: Board, out: Path) -> None:
-    lo, hi = 0.7, 1.6  # SET gate window (DOMAIN.md §1)
-    gates = lo + (hi - lo) * _picture(board.shape)
-    everything = np.ones(board.shape, bool)
-    t0 = time.perf_counter()
-    board.pulse_reset(everything, v=1.8, gate=5.0, width=2e-6)
-    board.pulse_set(everything, v=2.5, gate=gates, width=1e-6)
-    g = board.read_conductance(average=4)
-    dt = time.perf_counter() - t0
-    slope, icpt = np.polyfit(gates.ravel(), g.ravel(), 1)
-    resid = g - (slope * gates + icpt)
-    print(f"wrote a {board.shape[0]}x{board.shape[1]} picture with one RESET and one SET batch (gate per device) "
-          f"and read it back in {dt * 1e3:.0f} ms")
-    print(f"  conductance vs gate: {slope * 1e6:.0f} uS/V + {icpt * 1e6:.0f} uS, spread {resid.std() * 1e6:.1f} uS "
-          "(open loop; write-and-verify narrows it)")
-    png = out / "picture.png"
-    _save_png(png, gates, g)
-    print(f"  saved {png}")
-
-
-def _show_vmm(board: Board) -> None:
-    g = board.read_conductance(average=8)
-    rng = np.random.default_rng(0)
-    v = rng.uniform(-0.2, 0.2, (1000, board.shape[0]))
-    t0 = time.perf_counter()
-    y = board.vmm(v)
-    dt = time.perf_counter() - t0
-    rel = np.linalg.norm(y - v @ g) / np.linalg.norm(v @ g)
-    print(f"VMM: 1000 input vectors in {dt * 1e3:.0f} ms ({1000 / dt:,.0f} vectors/s); "
-          f"relative difference to v @ G(read back): {rel:.2%}")

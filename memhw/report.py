@@ -48,11 +48,47 @@ def _program_plots(run, out: Path) -> list[Path]:
     return [path]
 
 
+def record_metrics(session: Session | None, kind: str, metrics: dict) -> None:
+    """Store a procedure's scalar results as a run of ``kind`` (strings and numbers as attributes)."""
+    if session is None:
+        return
+    attrs = {k: v for k, v in metrics.items() if isinstance(v, (str, int, float, bool, np.integer, np.floating))}
+    with session.run(kind, **attrs):
+        pass
+
+
+def _datasets(run, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    have = set(run.names())
+    return {n: run.read(n) for n in names} if set(names) <= have else None
+
+
+@register("sweep")
+def _sweep_plots(run, out: Path) -> list[Path]:
+    """Rebuild a characterisation sweep from its datasets and draw it."""
+    from .calibration import plots, sweeps
+
+    kind = str(run.attrs.get("sweep", ""))
+    rows = np.arange(int(run.attrs.get("row_start", 0)), int(run.attrs.get("row_stop", 0)))
+    path = out / f"{run.name}.png"
+    if kind == "gate" and (d := _datasets(run, ("gates", "conductance", "devices"))):
+        return [plots.plot_gate_curve(sweeps.GateCurve(d["gates"], d["conductance"], d["devices"], rows), path)]
+    if kind == "reset" and (d := _datasets(run, ("amplitudes", "conductance", "devices", "before"))):
+        curve = sweeps.ResetCurve(d["amplitudes"], d["conductance"], d["devices"], d["before"], rows)
+        return [plots.plot_reset_curve(curve, path)]
+    if kind == "iv" and (d := _datasets(run, ("v", "current", "devices"))):
+        return [plots.plot_iv(sweeps.IVResult(d["v"], d["current"], d["devices"]), path)]
+    if kind == "noise" and (d := _datasets(run, ("reads",))):
+        return [plots.plot_noise(sweeps.NoiseResult(d["reads"], rows), path)]
+    if kind == "retention" and (d := _datasets(run, ("times", "conductance"))):
+        return [plots.plot_retention(sweeps.RetentionResult(d["times"], d["conductance"], rows), path)]
+    return []
+
+
 def _load_plugins() -> None:
-    """Import the modules that register plots for their run kinds."""
+    """Import the modules that register plots for their own run kinds."""
     import importlib
 
-    for module in ("memhw.calibration.plots", "memhw.nn.plots"):
+    for module in ("memhw.nn.report",):
         try:
             importlib.import_module(module)
         except ImportError:

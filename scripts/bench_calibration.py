@@ -31,33 +31,37 @@ def _targets(board: memhw.Board, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return targets, mask
 
 
-def bench_prior(seed: int) -> dict:
+def bench_prior(seed: int, algorithms: tuple[str, ...] = ("adaptive", "baseline")) -> dict:
     """Program the same targets (rows 0-31, 20-250 uS, tolerance 2 uS) on ``mock://?seed=seed``
-    with and without the gate prior; returns pulses per device, convergence and times."""
-    program = memhw.program
+    with and without the gate prior, for each algorithm; returns pulses per device,
+    convergence and times."""
     out: dict = {"seed": seed, "tolerance": TOLERANCE, "devices": None}
-    for label in ("without_prior", "with_prior"):
-        with memhw.connect(f"mock://?seed={seed}") as board:
-            t0 = time.perf_counter()
-            prior = None
-            if label == "with_prior":
-                prior = gate_sweep(board, gates=np.arange(0.5, 1.81, 0.1))
-                out["prior_slope_uS_per_V"] = round(prior.fit()[0] * 1e6, 2)
-            t1 = time.perf_counter()
-            targets, mask = _targets(board, seed)
-            res = program(board, targets, tolerance=TOLERANCE, mask=mask, prior=prior)
-            t2 = time.perf_counter()
-            pulses = res.pulses[mask]
-            out["devices"] = int(mask.sum())
-            out[label] = {
-                "pulses_per_device": float(pulses.mean()),
-                "median_pulses": float(np.median(pulses)),
-                "converged": float(np.mean(res.converged[mask])),
-                "sweep_s": round(t1 - t0, 2),
-                "program_s": round(t2 - t1, 2),
-            }
-    w, wo = out["with_prior"]["pulses_per_device"], out["without_prior"]["pulses_per_device"]
-    out["pulse_ratio_with_over_without"] = round(w / wo, 3) if wo else float("nan")
+    for algorithm in algorithms:
+        res_alg: dict = {}
+        for label in ("without_prior", "with_prior"):
+            with memhw.connect(f"mock://?seed={seed}") as board:
+                t0 = time.perf_counter()
+                prior = None
+                if label == "with_prior":
+                    prior = gate_sweep(board, gates=np.arange(0.5, 1.81, 0.1))
+                    out["prior_slope_uS_per_V"] = round(prior.fit()[0] * 1e6, 2)
+                t1 = time.perf_counter()
+                targets, mask = _targets(board, seed)
+                res = memhw.program(board, targets, tolerance=TOLERANCE, mask=mask, prior=prior,
+                                    algorithm=algorithm)
+                t2 = time.perf_counter()
+                pulses = res.pulses[mask]
+                out["devices"] = int(mask.sum())
+                res_alg[label] = {
+                    "pulses_per_device": float(pulses.mean()),
+                    "median_pulses": float(np.median(pulses)),
+                    "converged": float(np.mean(res.converged[mask])),
+                    "sweep_s": round(t1 - t0, 2),
+                    "program_s": round(t2 - t1, 2),
+                }
+        w, wo = res_alg["with_prior"]["pulses_per_device"], res_alg["without_prior"]["pulses_per_device"]
+        res_alg["pulse_ratio_with_over_without"] = round(w / wo, 3) if wo else float("nan")
+        out[algorithm] = res_alg
     return out
 
 

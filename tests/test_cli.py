@@ -74,7 +74,15 @@ def test_mock_serve_subprocess_prints_a_working_address(how: list[str]) -> None:
         proc.wait(timeout=10)
 
 
-def test_demo_runs_and_draws(tmp_path, capsys) -> None:
-    assert main(["demo", "--board", "mock://?seed=1", "--out", str(tmp_path)]) == 0
+def test_demo_runs_the_whole_session(tmp_path, capsys) -> None:
+    assert main(["demo", "--board", "mock://?seed=1", "--out", str(tmp_path), "--lstm-epochs", "100"]) == 0
     out = capsys.readouterr().out
-    assert "VMM" in out and (tmp_path / "picture.png").stat().st_size > 10_000
+    assert "== summary" in out and "airline LSTM" in out and "picture" in out
+    for name in ("picture.png", "airline_exsitu.png", "session.h5"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    s = memhw.session.load(tmp_path / "session.h5")
+    try:
+        assert s.complete
+        assert {r.kind for r in s.runs()} >= {"calibration", "sweep", "program", "lstm"}
+    finally:
+        s.close()

@@ -105,6 +105,23 @@ class TuningConfig:
     reopen: int = 3
 
 
+def prior_gates(gate_prior: tuple[np.ndarray, np.ndarray], aim: np.ndarray) -> np.ndarray:
+    """Gate at which a measured gate -> conductance prior reaches ``aim`` per device.
+
+    ``gate_prior`` is (gates (n,), conductances (n,) or (n, cols)); a per-column
+    prior is inverted column by column.
+    """
+    gates, g = gate_prior
+    g = np.maximum.accumulate(np.asarray(g, float), axis=0)
+    g = g + np.arange(len(gates)).reshape((-1,) + (1,) * (g.ndim - 1)) * 1e-12  # strictly increasing
+    if g.ndim == 1:
+        return np.interp(aim, g, gates)
+    out = np.empty_like(aim, dtype=float)
+    for j in range(aim.shape[1]):
+        out[:, j] = np.interp(aim[:, j], g[:, j], gates)
+    return out
+
+
 class _TunerBase:
     """Bookkeeping shared by the planners."""
 
@@ -200,9 +217,10 @@ class AdaptiveTuner(_TunerBase):
     config : TuningConfig
     sigma_meas : float or array
         Standard deviation of one verify reading, S (decides what counts as a change).
-    gate_prior : (gates, conductances), optional
+    gate_prior : (gates (n,), conductances (n,) or (n, cols)), optional
         A measured gate -> conductance curve of this chip (e.g. from a
-        characterisation sweep) to start from instead of the DOMAIN.md law.
+        characterisation sweep) to start from instead of the DOMAIN.md law;
+        per column, it also sets each device's first gate from its column's curve.
     """
 
     def __init__(self, targets, mask, config: TuningConfig = TuningConfig(), sigma_meas=0.5e-6,
@@ -215,13 +233,19 @@ class AdaptiveTuner(_TunerBase):
             # falling to ~0 towards the transistor threshold (§2.1; ~0.4 V assumed).
             prior = np.where(grid >= 0.7, 98e-6 * grid + 120e-6, (98e-6 * 0.7 + 120e-6) * (grid - 0.4) / 0.3)
         else:
-            prior = np.interp(grid, *gate_prior)
+            gates, g = gate_prior
+            chip_wide = np.median(g, axis=1) if np.ndim(g) == 2 else g
+            prior = np.interp(grid, gates, np.maximum.accumulate(chip_wide))
         self.set_curve = MonotoneCurve(grid, np.maximum(prior, 0.0))
         rgrid = np.arange(0.0, c.reset_v_max + 0.2 + 1e-9, 0.025)
         # DOMAIN.md §1/§2.2: ~full RESET at 1.7 V, partial steps for 0.3-1.5 V (published ramps)
         self.reset_curve = MonotoneCurve(rgrid, 1.0 - np.exp(-np.exp((rgrid - 1.2) / 0.2)))
         shape = self.targets.shape
         self.gate_offset = np.zeros(shape)
+        if gate_prior is not None and np.ndim(gate_prior[1]) == 2:
+            # each column's own curve, as an offset from the chip-wide one
+            aim = self.targets + max(0.5 * c.tolerance, c.set_noise_prior)
+            self.gate_offset = np.clip(prior_gates(gate_prior, aim) - self.set_curve.inverse(aim), -0.5, 0.5)
         self.reset_offset = np.zeros(shape)
         self.set_noise = c.set_noise_prior
         self.changed = np.zeros(shape, bool)
@@ -335,6 +359,12 @@ class BaselineTuner(_TunerBase):
         shape = self.targets.shape
         self.amp_i = np.zeros(shape, np.int16)
         self.gate = np.full(shape, self.GATE_START)
+        if gate_prior is not None:
+            # a measured curve lets the gate ramp start one step below the
+            # gate that reaches the target, instead of at the bottom
+            start = prior_gates(gate_prior, self.targets) - self.GATE_STEP
+            steps = np.floor((start - self.GATE_START) / self.GATE_STEP)
+            self.gate = np.clip(self.GATE_START + steps * self.GATE_STEP, self.GATE_START, self.GATE_STOP)
         self.reset_amp = np.full(shape, self.RESET_START)
         self.exhausted = np.zeros(shape, np.int16)
 

@@ -173,7 +173,7 @@ class BoardCalibration:
             out.append(f"it is {age:.0f} days old (> {max_age_days:g})")
         if info.firmware != self.firmware:
             out.append(f"it was made with firmware {self.firmware!r}, the board runs {info.firmware!r}")
-        if tuple(info.protocol) != tuple(self.protocol):
+        if info.protocol[0] != self.protocol[0]:  # minor versions only add messages
             out.append(f"it was made with protocol {self.protocol[0]}.{self.protocol[1]}, "
                        f"the board speaks {info.protocol[0]}.{info.protocol[1]}")
         return out

@@ -48,12 +48,12 @@ def _prior_curve(prior: Any) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     gates, g = (prior.gates, prior.conductance) if hasattr(prior, "gates") else prior
     gates, g = np.asarray(gates, float), np.asarray(g, float)
-    if g.ndim == 2:  # per column: the chip-wide curve is the median over columns
-        g = np.median(g, axis=1)
-    if gates.ndim != 1 or g.shape != gates.shape or gates.size < 2:
-        raise ValueError("prior must give gates (n,) and conductances (n,) or (n, cols)")
+    if gates.ndim != 1 or gates.size < 2 or g.shape[:1] != gates.shape or g.ndim > 2:
+        raise LimitError("prior must give gates (n,) and conductances (n,) or (n, cols)")
+    if not (np.isfinite(gates).all() and np.isfinite(g).all()):
+        raise LimitError("prior contains NaN or infinity")
     order = np.argsort(gates)
-    return gates[order], np.maximum.accumulate(g[order])
+    return gates[order], np.maximum.accumulate(g[order], axis=0)
 
 
 def _validate(board: Board, targets: Any, mask: Any, tolerance: float) -> tuple[np.ndarray, np.ndarray]:

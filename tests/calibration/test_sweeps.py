@@ -34,7 +34,8 @@ def test_gate_sweep_slope_and_prior_shape(board, tmp_path: Path) -> None:
     from memhw.programming.program import _prior_curve
 
     g, c = _prior_curve(curve)
-    assert g.shape == c.shape == (7,)
+    assert g.shape == (7,) and c.shape == (7, board.shape[1])  # kept per column
+    assert np.all(np.diff(c, axis=0) >= 0)
 
 
 def test_reset_sweep_is_monotone(board, tmp_path: Path) -> None:
