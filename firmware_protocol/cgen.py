@@ -8,12 +8,12 @@ the schema only, so it is byte-for-byte reproducible.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import textwrap
 from pathlib import Path
 
+from .generated import write_or_check
 from .schema import SCALAR_TYPES, SCHEMA, Field, Schema
 
 __all__ = ["HEADER_PATH", "generate_header", "main"]
@@ -205,34 +205,8 @@ def generate_header(schema: Schema = SCHEMA) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the C header, or with ``--check`` report whether it is stale.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Command-line arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        Exit status: 0, or 1 when ``--check`` finds the header missing or stale.
-    """
-    parser = argparse.ArgumentParser(prog=_COMMAND, description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if the checked-in header differs from the generated one")
-    args = parser.parse_args(argv)
-    text = generate_header()
-    if args.check:
-        current = HEADER_PATH.read_bytes().decode("utf-8") if HEADER_PATH.exists() else None
-        if current != text:
-            print(f"{HEADER_PATH} is out of date with protocol.toml; "
-                  f"run `{_COMMAND}` (without --check) to regenerate it.", file=sys.stderr)
-            return 1
-        print(f"{HEADER_PATH} is up to date.")
-        return 0
-    HEADER_PATH.write_text(text, encoding="utf-8", newline="\n")
-    print(f"wrote {HEADER_PATH}")
-    return 0
+    """Write the C header, or with ``--check`` exit 1 if it is stale."""
+    return write_or_check(lambda: {HEADER_PATH: generate_header()}, _COMMAND, __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Two files are written to ``vectors/``, both deterministic:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import zlib
@@ -39,6 +38,7 @@ from cobs import cobs
 
 from .codec import decode, encode
 from .framing import HEADER, MORE, PROGRESS, REPLY, WANT_PROGRESS, encode_frame
+from .generated import write_or_check
 from .schema import SCHEMA
 
 __all__ = [
@@ -323,34 +323,9 @@ def render() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the vector files, or with ``--check`` report whether they are stale.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Command-line arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        Exit status: 0, or 1 when ``--check`` finds a file missing or stale.
-    """
-    parser = argparse.ArgumentParser(prog=_COMMAND, description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if the files on disk differ from the generated ones")
-    args = parser.parse_args(argv)
-    stale = 0
-    for name, text in render().items():
-        path = VECTORS_DIR / name
-        if not args.check:
-            path.write_text(text, encoding="utf-8", newline="\n")
-            print(f"wrote {path}")
-        elif not path.exists() or path.read_bytes().decode("utf-8") != text:
-            print(f"{path} is out of date; run `{_COMMAND}` (without --check) to regenerate it.", file=sys.stderr)
-            stale = 1
-        else:
-            print(f"{path} is up to date.")
-    return stale
+    """Write the vector files, or with ``--check`` exit 1 if they are stale."""
+    return write_or_check(lambda: {VECTORS_DIR / name: text for name, text in render().items()},
+                          _COMMAND, __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":
