@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,9 @@ import memhw
 from memhw.mock.chip import effective_conductance
 from memhw.mock.firmware import BoardEmulator
 from memhw.programming import program
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_calibration import bench_prior  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BAUD_SLOW = 115_200
@@ -119,32 +123,64 @@ BAUD_FAST = 12_000_000
 def bench_programming(seed: int = 4) -> list[dict]:
     """memhw's adaptive write-and-verify vs the published baseline, same chip, same targets."""
     rows = []
-    for tol in (4e-6, 2e-6):
-        for algorithm in ("adaptive", "baseline"):
-            with memhw.connect(f"mock://?preset=paper&seed={seed}") as board:
-                emu: BoardEmulator = board.link.transport.peer
-                t = np.random.default_rng(seed).uniform(*TARGET_RANGE, board.shape)
-                busy0 = emu.counters.busy_time
-                r = program(board, t, tolerance=tol, algorithm=algorithm)
-                hw = emu.counters.busy_time - busy0
-                # judged independently of the run: a 32-sample read, and the model's truth
-                g = board.read_conductance(average=32)
-                truth = emu.chip.g_eff()
-                sel = r.mask
-                s = r.summary()
-                rows.append({
-                    "algorithm": algorithm, "tolerance": tol,
-                    "pulses_median": s["pulses_median"], "pulses_p99": s["pulses_p99"],
-                    "converged_own": s["converged_of_responsive"],
-                    "within_tol_read32": float(np.mean(np.abs(g - t)[sel] <= tol)),
-                    "error_std_read32": float(np.std((g - t)[sel])),
-                    "error_std_truth": float(np.std((truth - t)[sel])),
-                    "wall_s": s["wall_time"], "round_trips": s["round_trips"], "rounds": s["rounds"],
-                    "wire_bytes": s["wire_bytes"], "hardware_s": hw,
-                    "est_s_115200": hw + s["wire_bytes"] * BITS_PER_BYTE / BAUD_SLOW,
-                    "est_s_12M": hw + s["wire_bytes"] * BITS_PER_BYTE / BAUD_FAST,
-                })
+    runs = [(tol, algorithm, False) for tol in (4e-6, 2e-6) for algorithm in ("adaptive", "baseline")]
+    runs.append((2e-6, "adaptive", True))
+    for tol, algorithm, on_board in runs:
+        with memhw.connect(f"mock://?preset=paper&seed={seed}") as board:
+            emu: BoardEmulator = board.link.transport.peer
+            t = np.random.default_rng(seed).uniform(*TARGET_RANGE, board.shape)
+            busy0 = emu.counters.busy_time
+            r = program(board, t, tolerance=tol, algorithm=algorithm, on_board=on_board)
+            hw = emu.counters.busy_time - busy0
+            # judged independently of the run: a 32-sample read, and the model's truth
+            g = board.read_conductance(average=32)
+            truth = emu.chip.g_eff()
+            resp = r.responsive
+            done = r.converged
+            s = r.summary()
+            rows.append({
+                "algorithm": algorithm + (" (on board)" if on_board else ""), "tolerance": tol,
+                "pulses_median": s["pulses_median"], "pulses_p99": s["pulses_p99"],
+                "converged_own": s["converged_of_responsive"],
+                "within_tol_read32": float(np.mean(np.abs(g - t)[resp] <= tol)),
+                "error_std_read32": float(np.std((g - t)[done])),
+                "error_std_truth": float(np.std((truth - t)[done])),
+                "wall_s": s["wall_time"], "round_trips": s["round_trips"], "rounds": s["rounds"],
+                "wire_bytes": s["wire_bytes"], "hardware_s": hw,
+                "est_s_115200": hw + s["wire_bytes"] * BITS_PER_BYTE / BAUD_SLOW,
+                "est_s_12M": hw + s["wire_bytes"] * BITS_PER_BYTE / BAUD_FAST,
+            })
     return rows
+
+
+def bench_lstm(repeat: int) -> dict:
+    """Airline LSTM(15) -> Dense(1) inference: host time per time step on the in-process
+    mock vs software, and the hardware time of one inference (whole series)."""
+    from memhw.datasets import airline
+    from memhw.nn import LSTM, Dense, Sequential
+    from memhw.nn.crossbar import CrossbarBackend
+    from memhw.nn.mapping import WeightMap, place
+    from memhw.nn.train import predict
+
+    data = airline()
+    model = Sequential([LSTM(1, 15), Dense(15, 1, "sigmoid")], seed=0)
+    steps = len(data.x)
+    with memhw.connect("mock://?preset=paper&seed=1") as board:
+        emu: BoardEmulator = board.link.transport.peer
+        placement = place({k: w.shape for k, w in model.params.items()}, board.shape)
+        cb = CrossbarBackend(board, placement, weight_map=WeightMap())
+        cb.program(model.params)
+        t_sw = best_of(lambda: predict(model, [data.x]), repeat)
+        s = board.link.stats
+        busy0, bytes0, req0 = emu.counters.busy_time, s.bytes_total, s.requests
+        t_hw = best_of(lambda: predict(model, [data.x], cb), 1)
+        hw_busy = emu.counters.busy_time - busy0
+        wire = s.bytes_total - bytes0
+        vmms = s.requests - req0
+    return {"steps": steps, "software_s_per_step": t_sw / steps, "crossbar_s_per_step": t_hw / steps,
+            "ratio": t_hw / t_sw, "vmm_requests": vmms, "hardware_s": hw_busy, "wire_bytes": wire,
+            "est_s_115200": hw_busy + wire * BITS_PER_BYTE / BAUD_SLOW,
+            "est_s_12M": hw_busy + wire * BITS_PER_BYTE / BAUD_FAST}
 
 
 def markdown(r: dict) -> str:
@@ -181,8 +217,8 @@ def markdown(r: dict) -> str:
             "Whole 128×64 array to uniform random targets in 20–200 µS, `paper` preset, seed 4 "
             "(same chip and targets for every row):",
             "",
-            "| algorithm | tolerance | pulses/device median | p99 | converged (own verify) | within tol (independent 32-sample read) "
-            "| error σ vs read | error σ vs model truth | rounds | round trips | host wall time | est. hardware time @115 200 baud | @12 Mbit/s |",
+            "| algorithm | tolerance | pulses/device median | p99 | converged (own verify) | within tol (independent 32-sample read, responsive devices) "
+            "| error σ of converged devices vs that read | vs model truth | rounds | round trips | host wall time | est. hardware time @115 200 baud | @12 Mbit/s |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in r["programming"]:
@@ -191,6 +227,26 @@ def markdown(r: dict) -> str:
                 f"| {p['converged_own']:.2%} | {p['within_tol_read32']:.2%} | {p['error_std_read32'] * 1e6:.2f} µS "
                 f"| {p['error_std_truth'] * 1e6:.2f} µS | {p['rounds']} | {p['round_trips']} | {p['wall_s']:.1f} s "
                 f"| {p['est_s_115200']:.1f} s | {p['est_s_12M']:.2f} s |")
+    if "lstm" in r:
+        q = r["lstm"]
+        lines += ["", f"Airline LSTM(15) → Dense(1) inference over the whole series ({q['steps']} time steps, "
+                      "`paper` preset, weights programmed by write-and-verify):", "",
+                  "| host time per time step: software | crossbar (in-process mock) | ratio | VMM requests "
+                  "| est. hardware time per inference @115 200 baud | @12 Mbit/s |",
+                  "|---|---|---|---|---|---|",
+                  f"| {q['software_s_per_step'] * 1e6:.0f} µs | {q['crossbar_s_per_step'] * 1e6:.0f} µs | {q['ratio']:.1f}× "
+                  f"| {q['vmm_requests']} | {q['est_s_115200']:.2f} s | {q['est_s_12M'] * 1e3:.1f} ms |"]
+    if "prior" in r:
+        p = r["prior"]
+        lines += ["", f"Gate → conductance prior from a characterisation sweep (rows 0–31, 20–250 µS, ±2 µS, "
+                      f"seed {p['seed']}; sweep slope {p['prior_slope_uS_per_V']} µS/V):", "",
+                  "| algorithm | pulses/device without prior | with prior | ratio | converged without | with |",
+                  "|---|---|---|---|---|---|"]
+        for alg in ("adaptive", "baseline"):
+            a = p[alg]
+            lines.append(f"| {alg} | {a['without_prior']['pulses_per_device']:.2f} | {a['with_prior']['pulses_per_device']:.2f} "
+                         f"| {a['pulse_ratio_with_over_without']:.3f} | {a['without_prior']['converged']:.2%} "
+                         f"| {a['with_prior']['converged']:.2%} |")
     return "\n".join(lines) + "\n"
 
 
@@ -204,8 +260,10 @@ def main() -> None:
          "python": platform.python_version()}
     r["protocol"] = bench_protocol(args.repeat)
     r["model"] = bench_model(args.repeat)
+    r["lstm"] = bench_lstm(args.repeat)
     if not args.quick:
         r["programming"] = bench_programming()
+        r["prior"] = bench_prior(0)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(r, indent=2))
     md = markdown(r)
