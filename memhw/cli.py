@@ -215,6 +215,8 @@ def cmd_lstm(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     run = getattr(experiments, args.experiment)
     kwargs = {"epochs": args.epochs} if args.epochs else {}
+    if args.mode == "insitu":
+        kwargs["insitu"] = experiments.VARIANTS[args.variant]
     with _board(args) as board:
         session = Session(out / "session.h5") if out is not None else None
         try:
@@ -284,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", choices=("exsitu", "insitu"), default="exsitu")
     sp.add_argument("--seed", type=int, default=0, help="seed of the network (and synthetic data)")
     sp.add_argument("--epochs", type=int, default=None, help="training epochs (default: as published)")
+    sp.add_argument("--variant", choices=("improved", "published", "thresholded"), default="improved",
+                    help="in-situ update scheme (default %(default)s; published = the paper's open-loop two-pulse)")
     sp.add_argument("--out", help="folder for figures, metrics and the session file")
 
     sp = add("demo", cmd_demo, "run the demonstration session on the board")

@@ -117,8 +117,20 @@ class CrossbarBackend:
         return np.clip(new, self.weight_map.g_base, self.weight_map.g_max), mask
 
     def refresh(self) -> dict[str, np.ndarray]:
-        """Re-read every array's conductances; update the weights backpropagation uses."""
-        self.conductances = [b.read_conductance(v_read=self.v_read, average=self.read_average) for b in self.boards]
+        """Re-read every array's conductances; update the weights backpropagation uses.
+
+        Only the block of rows the placement uses is read (``conductances`` holds NaN
+        elsewhere), averaging ``read_average`` samples per device.
+        """
+        self.conductances = []
+        for a, b in enumerate(self.boards):
+            # only the rows any tile uses (a read costs time per row); the rest stay NaN
+            rows = np.flatnonzero(self.placement.used(a).any(axis=1))
+            g = np.full(b.shape, np.nan)
+            if rows.size:
+                block = slice(int(rows[0]), int(rows[-1]) + 1)
+                g[block] = b.read_conductance(v_read=self.v_read, average=self.read_average, rows=block)
+            self.conductances.append(g)
         self._weights = to_weights(self.placement, self.conductances, self.weight_map)
         return {k: w.copy() for k, w in self._weights.items()}
 

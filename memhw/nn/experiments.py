@@ -19,19 +19,24 @@ from ..board import Board
 from ..datasets import GaitData, airline as load_airline, load_gait, synthetic_gait
 from .backend import Backend, SoftwareBackend
 from .crossbar import CrossbarBackend
-from .insitu import TwoPulseConfig, TwoPulseUpdater, insitu_weight_map
+from .insitu import MixedPrecisionConfig, MixedPrecisionUpdater, TwoPulseConfig, TwoPulseUpdater, insitu_weight_map
 from .layers import LSTM, Dense, LastStep, Sequential
 from .mapping import WeightMap, place
 from .optim import SGD, RMSprop
 from .plots import confusion_figure, layout_figure, prediction_figure
 from .train import fit, predict
 
-__all__ = ["airline", "gait", "IMPROVED", "PUBLISHED"]
+__all__ = ["airline", "gait", "IMPROVED", "PUBLISHED", "THRESHOLDED", "VARIANTS"]
 
 #: Two-pulse updates as published: every device SET on every update, re-read every update.
 PUBLISHED = TwoPulseConfig()
-#: memhw's variant: accumulate gate changes, pulse only above 20 mV (≈ 2 µS).
-IMPROVED = TwoPulseConfig(threshold=0.02, pulse_all=False)
+#: Two-pulse with the first fix only: accumulate gate changes, pulse only above 20 mV (≈ 2 µS).
+THRESHOLDED = TwoPulseConfig(threshold=0.02, pulse_all=False)
+#: memhw's variant: host-side accumulation, one interleaved write-and-verify round per
+#: update on the pairs off by more than 2 µS, one-sided mapping (:class:`MixedPrecisionUpdater`).
+IMPROVED = MixedPrecisionConfig()
+#: The in-situ variants by name (``scripts/lstm_acceptance.py``).
+VARIANTS = {"published": PUBLISHED, "thresholded": THRESHOLDED, "improved": IMPROVED}
 
 MODES = ("exsitu", "insitu")
 #: Samples per device of the periodic in-situ conductance re-reads.
@@ -54,7 +59,7 @@ def _crossbar(board: Board, model: Sequential, weight_map: WeightMap, tolerance:
 
 
 def _train_on_board(mode: str, board: Board, reference: Sequential, fresh: Sequential, train_fn: Callable,
-                    tolerance: float, insitu: TwoPulseConfig, insitu_scale: float,
+                    tolerance: float, insitu: TwoPulseConfig | MixedPrecisionConfig, insitu_scale: float,
                     programmer: Callable[..., Any] | None) -> tuple[CrossbarBackend, Sequential, dict[str, Any]]:
     """Ex-situ: program ``reference``'s weights. In-situ: train ``fresh`` on the board."""
     if mode == "exsitu":
@@ -63,13 +68,20 @@ def _train_on_board(mode: str, board: Board, reference: Sequential, fresh: Seque
         info = {"weight_error_rms": float(np.sqrt(np.mean(np.concatenate(
             [(measured[k] - w).ravel() for k, w in reference.params.items()]) ** 2)))}
         return cb, reference, info
-    # averaged re-reads: the backward pass sees less read noise (1 % of ~230 µS per read)
-    cb = _crossbar(board, fresh, insitu_weight_map(insitu, insitu_scale), tolerance, programmer, INSITU_READ_AVERAGE)
-    updater = TwoPulseUpdater(cb, insitu)
+    if isinstance(insitu, MixedPrecisionConfig):
+        # one-sided map: the low side of each pair sits near g_floor (little read noise)
+        cb = _crossbar(board, fresh, WeightMap(scale=insitu_scale), tolerance, programmer, INSITU_READ_AVERAGE)
+        updater: Any = MixedPrecisionUpdater(cb, insitu)
+    else:
+        # averaged re-reads: the backward pass sees less read noise (1 % of ~230 µS per read)
+        cb = _crossbar(board, fresh, insitu_weight_map(insitu, insitu_scale), tolerance, programmer,
+                       INSITU_READ_AVERAGE)
+        updater = TwoPulseUpdater(cb, insitu)
     updater.initialise(fresh.params)
     history = train_fn(fresh, cb, updater.apply)
     fresh.load(cb.refresh())
-    return cb, fresh, {"pulses": updater.pulses, "updates": updater.updates, "final_loss": history.loss[-1]}
+    return cb, fresh, {"variant": type(insitu).__name__, "pulses": updater.pulses, "updates": updater.updates,
+                       "final_loss": history.loss[-1]}
 
 
 def _finish(out: Path | None, name: str, metrics: dict[str, Any], cb: CrossbarBackend) -> None:
@@ -81,7 +93,7 @@ def _finish(out: Path | None, name: str, metrics: dict[str, Any], cb: CrossbarBa
 
 def airline(board: str | Board, mode: str = "exsitu", seed: int = 0, out: str | Path | None = None, *,
             epochs: int = 800, hidden: int = 15, tolerance: float = 2e-6, weight_noise: float = 0.0,
-            insitu: TwoPulseConfig = IMPROVED, insitu_scale: float = 100e-6, programmer: Callable[..., Any] | None = None,
+            insitu: TwoPulseConfig | MixedPrecisionConfig = IMPROVED, insitu_scale: float = 100e-6, programmer: Callable[..., Any] | None = None,
             progress: bool = True) -> dict[str, Any]:
     """Next-month airline-passenger regression: LSTM(15) → Dense(1, sigmoid).
 
@@ -127,7 +139,7 @@ def airline(board: str | Board, mode: str = "exsitu", seed: int = 0, out: str | 
         return Sequential([LSTM(1, hidden), Dense(hidden, 1, "sigmoid")], seed=seed)
 
     def train(model: Sequential, backend: Backend | None = None, updater=None):
-        limit = insitu_weight_map(insitu, insitu_scale).w_max if updater is not None else WeightMap().w_max
+        limit = None if updater is not None else WeightMap().w_max  # in situ the updater limits
         return fit(model, xs, ys, SGD(0.01, 0.9), epochs, backend=backend, updater=updater, weight_limit=limit,
                    reduction="sum", seed=seed, progress=progress, desc=f"airline {'in situ' if updater else 'software'}")
 
@@ -170,7 +182,7 @@ def airline(board: str | Board, mode: str = "exsitu", seed: int = 0, out: str | 
 
 def gait(board: str | Board, mode: str = "exsitu", seed: int = 0, out: str | Path | None = None, *,
          data: GaitData | str | Path | None = None, n_classes: int = 8, epochs: int = 50, batch_size: int = 50,
-         hidden: int = 14, tolerance: float = 2e-6, weight_noise: float = 0.0, insitu: TwoPulseConfig = IMPROVED,
+         hidden: int = 14, tolerance: float = 2e-6, weight_noise: float = 0.0, insitu: TwoPulseConfig | MixedPrecisionConfig = IMPROVED,
          insitu_scale: float = 100e-6, programmer: Callable[..., Any] | None = None,
          progress: bool = True) -> dict[str, Any]:
     """Gait identification: LSTM(14, no bias) → last step → Dense(n_classes, softmax).
@@ -214,7 +226,7 @@ def gait(board: str | Board, mode: str = "exsitu", seed: int = 0, out: str | Pat
                           seed=seed)
 
     def train(model: Sequential, backend: Backend | None = None, updater=None):
-        limit = insitu_weight_map(insitu, insitu_scale).w_max if updater is not None else WeightMap().w_max
+        limit = None if updater is not None else WeightMap().w_max  # in situ the updater limits
         return fit(model, xs, list(ys), RMSprop(0.01), epochs, backend=backend, updater=updater,
                    batch_size=batch_size, weight_limit=limit, seed=seed, progress=progress,
                    desc=f"gait {'in situ' if updater else 'software'}")
