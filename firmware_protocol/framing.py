@@ -239,6 +239,15 @@ class MessageAssembler:
     _first: Frame | None = None
     _size: int = 0
 
+    @property
+    def pending(self) -> bool:
+        """True while a chunked message is half received."""
+        return self._first is not None
+
+    def reset(self) -> None:
+        """Discard a half-received message (not counted as dropped)."""
+        self._first, self._parts, self._size = None, [], 0
+
     def add(self, frame: Frame) -> Message | None:
         """Add a frame; return the message it completes, or None."""
         if frame.chunk == 0:

@@ -4,10 +4,20 @@ Every public method validates its arguments against the board's announced
 geometry and limits *before* anything is sent (:class:`~memhw.errors.LimitError`),
 converts SI quantities to codes, and splits work into as few requests as the
 board's maximum message size allows.
+
+Safety limits are the board's absolute maxima (``abs_limits``) or tighter ones
+from a limits file (:mod:`memhw.limits`), enforced here and, on boards of
+protocol 1.3 and later, by the firmware too (SET_LIMITS). Pulse batches always
+ask for progress frames, so when a batch fails (board reset, lost link, abort)
+the error says exactly which devices were applied (:class:`PulseOutcome`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -15,11 +25,24 @@ import numpy as np
 import firmware_protocol as fp
 
 from .codes import CodeConverter
-from .errors import LimitError, ProtocolError, VersionMismatch
-from .info import BoardInfo
+from .errors import (
+    BoardError,
+    BoardResetError,
+    LimitError,
+    MemhwError,
+    OperationAborted,
+    ProtocolError,
+    TransportError,
+    VersionMismatch,
+)
+from .info import BoardInfo, Limits
 from .link import Link
 
-__all__ = ["Board"]
+__all__ = ["Board", "PulseOutcome"]
+
+log = logging.getLogger("memhw.board")
+#: first protocol minor with SET_LIMITS and boot-id checked requests
+_MINOR_SET_LIMITS = 3
 
 ArrayLike = Any
 Observer = Callable[[str, dict[str, Any], Any], None]
@@ -66,6 +89,74 @@ def _compact(codes: np.ndarray) -> np.ndarray:
     return codes[:1] if codes.size and np.all(codes == codes[0]) else codes
 
 
+def _rows_text(rows: np.ndarray) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9'."""
+    if rows.size == 0:
+        return "none"
+    parts, start, prev = [], int(rows[0]), int(rows[0])
+    for r in map(int, rows[1:]):
+        if r != prev + 1:
+            parts.append(f"{start}-{prev}" if prev > start else f"{start}")
+            start = r
+        prev = r
+    parts.append(f"{start}-{prev}" if prev > start else f"{start}")
+    return ", ".join(parts)
+
+
+@dataclass
+class PulseOutcome:
+    """What a pulse batch that failed part-way did, device by device.
+
+    Attached as ``exc.outcome`` to the error a failed :meth:`Board.pulse_set` /
+    :meth:`Board.pulse_reset` raises (``BoardResetError``, ``OperationAborted``,
+    ``LinkTimeout``, ``Disconnected``...).
+
+    Attributes
+    ----------
+    op : str
+        ``"pulse_set"`` or ``"pulse_reset"``.
+    applied : bool (rows, cols)
+        Pulsed exactly once, confirmed by the board (progress frames or reply).
+    uncertain : bool (rows, cols)
+        Sent but not confirmed: pulsed once or not at all (never twice: a
+        rebooted board refuses the retry with BOOT_MISMATCH). Re-read them.
+    not_applied : bool (rows, cols)
+        Certainly not pulsed (never sent, or after the row an abort stopped at).
+    pulses : int
+        Pulses confirmed (``applied.sum()``).
+    """
+
+    op: str
+    applied: np.ndarray
+    uncertain: np.ndarray
+    not_applied: np.ndarray
+
+    @property
+    def pulses(self) -> int:
+        return int(self.applied.sum())
+
+    def summary(self) -> str:
+        rows = lambda m: _rows_text(np.flatnonzero(m.any(axis=1)))  # noqa: E731
+        return (f"{self.op}: applied (confirmed) {int(self.applied.sum())} devices in rows {rows(self.applied)}; "
+                f"unconfirmed {int(self.uncertain.sum())} devices in rows {rows(self.uncertain)} "
+                f"(each pulsed at most once); not applied {int(self.not_applied.sum())} devices in rows "
+                f"{rows(self.not_applied)}")
+
+
+def _with_outcome(exc: MemhwError, outcome: PulseOutcome) -> MemhwError:
+    """The same kind of error, its message extended by what was and was not applied."""
+    text = outcome.summary()
+    if isinstance(exc, BoardError):
+        new: MemhwError = type(exc)(exc.status, exc.status_name, f"{exc.message}; {text}", exc.reply)
+    else:
+        try:
+            new = type(exc)(f"{exc}; {text}")
+        except TypeError:
+            new = exc
+    new.outcome = outcome  # type: ignore[attr-defined]
+    return new
+
+
 class Board:
     """A connected measurement board with its crossbar array.
 
@@ -74,9 +165,22 @@ class Board:
     every line.
     """
 
-    def __init__(self, link: Link, address: str, calibration: Any = None):
+    def __init__(self, link: Link, address: str, calibration: Any = None, limits: Any = None):
         self.link = link
         self.address = address
+        self._closed = False
+        self._observers: list[Observer] = []
+        self._limits_source: Any = None
+        self._handshake()
+        self.codes = CodeConverter(self.info)
+        if calibration is not None:
+            self.calibration = calibration
+        if limits is not None:
+            self.set_limits(limits)
+
+    def _handshake(self) -> None:
+        """HELLO: check the version, learn geometry, limits and the boot id."""
+        link, address = self.link, self.address
         try:
             hello = link.request("HELLO", {"host_major": fp.MAJOR, "host_minor": fp.MINOR})
         except ProtocolError:
@@ -91,15 +195,101 @@ class Board:
                 + ("firmware" if hello["major"] < fp.MAJOR else "host software")
             )
         self.info = BoardInfo.from_hello(address, hello)
+        #: the board's absolute maxima (HELLO); ``info.limits`` may be tighter
+        self.abs_limits: Limits = self.info.limits
         link.max_payload = max(fp.SCHEMA.min_frame_payload, min(self.info.max_frame, 0xFFFF))
         # The boot id of the HELLO reply becomes the reference: a later reply
-        # with another one means the board rebooted under us.
+        # with another one means the board rebooted under us (and requests carry it).
         link.boot_id = link.last_boot_id
-        self.codes = CodeConverter(self.info)
+
+    # ---------------------------------------------------------------- limits
+    @property
+    def limits(self) -> Limits:
+        """The limits in force (``info.limits``): the board's maxima or tighter."""
+        return self.info.limits
+
+    def set_limits(self, limits: Any) -> Limits:
+        """Tighten the safety limits for this session.
+
+        Parameters
+        ----------
+        limits : Limits, mapping, path or None
+            A :class:`~memhw.info.Limits`, a mapping of some of ``v_read``,
+            ``v_set``, ``v_reset``, ``v_gate``, ``width_max``, the path of a
+            limits file (TOML, :mod:`memhw.limits`), or None (the board's maxima).
+
+        Returns
+        -------
+        Limits
+            The limits now in force (also ``board.info.limits``).
+
+        Raises
+        ------
+        LimitError
+            Anything looser than the board's absolute maxima, or a bad file
+            (nothing changed, nothing sent).
+        """
+        from .limits import KEYS, load_limits, tighten
+
+        base = self.abs_limits
+        if limits is None:
+            new = base
+        elif isinstance(limits, Limits):
+            new = tighten(base, {k: getattr(limits, k) for k in KEYS})
+        elif isinstance(limits, dict):
+            new = tighten(base, limits)
+        elif isinstance(limits, (str, os.PathLike)):
+            new = load_limits(limits, base, serial=self.info.serial)
+        else:
+            raise LimitError(f"limits: expected Limits, a mapping, a path or None, got {type(limits).__name__}")
+        if self.info.protocol >= (fp.MAJOR, _MINOR_SET_LIMITS):
+            i = self.info
+            self.link.request("SET_LIMITS", {
+                "read_max": round(new.v_read / i.dac_line_lsb), "set_max": round(new.v_set / i.dac_line_lsb),
+                "reset_max": round(new.v_reset / i.dac_line_lsb), "gate_max": round(new.v_gate / i.dac_gate_lsb),
+                "width_max": min(i.width_max_code, round((new.width_max - i.width_offset) / i.width_lsb))})
+        elif new != base:
+            log.warning("board %s speaks protocol %d.%d (< 1.%d): the tighter limits are enforced by the host only",
+                        self.info.serial, *self.info.protocol, _MINOR_SET_LIMITS)
+        self.info = dataclasses.replace(self.info, limits=new)
+        self.codes = CodeConverter(self.info, self.codes.calibration)
+        self._limits_source = None if limits is None else new
+        self._notify("set_limits", dataclasses.asdict(new))
+        return new
+
+    # ------------------------------------------------------------- recovery
+    def reconnect(self, *, reopen: bool = True) -> "Board":
+        """Re-establish the session after a board reset or a lost link.
+
+        Reopens the transport (``reopen``), forgets decoder and reassembly
+        state, handshakes again (new HELLO: the new boot id becomes the
+        reference), checks it is the same board (serial), and re-applies the
+        calibration and the tighter limits. DC levels are not restored: every
+        line is grounded after a reboot.
+
+        Raises
+        ------
+        TransportError
+            The connection cannot be reopened, or another board answered.
+        """
+        serial, old_boot = self.info.serial, self.link.boot_id
+        calibration, limits = self.codes.calibration, self._limits_source
+        if reopen:
+            self.link.transport.reopen()
+        self.link.reset()
+        self._handshake()
+        if self.info.serial != serial:
+            raise TransportError(f"{self.address}: reconnected to board {self.info.serial!r}, "
+                                 f"expected {serial!r}; not resuming on another board")
+        self.codes = CodeConverter(self.info, calibration)
         self._closed = False
-        self._observers: list[Observer] = []
-        if calibration is not None:
-            self.calibration = calibration
+        if limits is not None:
+            self.set_limits(limits)
+        new_boot = self.link.boot_id
+        log.info("reconnected to %s (boot id %s -> %s)", serial, old_boot, new_boot)
+        self._notify("reconnect", {"old_boot_id": -1 if old_boot is None else old_boot, "boot_id": new_boot,
+                                   "rebooted": old_boot is not None and old_boot != new_boot})
+        return self
 
     # ---------------------------------------------------------- calibration
     @property
@@ -137,8 +327,19 @@ class Board:
     def __enter__(self) -> "Board":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and not isinstance(exc, Exception):
+            # Ctrl+C (KeyboardInterrupt) in the middle of an operation: stop it now
+            try:
+                self.link.send_only("ABORT")
+            except MemhwError:
+                pass
+        try:
+            self.close()
+        except MemhwError:
+            if exc is None:
+                raise
+            log.warning("closing %s after %s failed", self.address, type(exc).__name__, exc_info=True)
 
     def __repr__(self) -> str:
         i = self.info
@@ -151,6 +352,14 @@ class Board:
         self._closed = True
         try:
             self.ground_all()
+        except MemhwError:
+            # The link or the board's session is gone: ABORT (accepted across reboots)
+            # grounds every line if the board can still hear us.
+            try:
+                self.link.send_only("ABORT")
+            except MemhwError:
+                pass
+            raise
         finally:
             self.link.transport.close()
 
@@ -413,25 +622,52 @@ class Board:
         total_rows = end_all - first
         applied = 0
         start = first
-        while start < end_all:
-            stop, size = start, 0.0
-            while stop < end_all and (stop == start or size + row_bytes[stop] <= budget):
-                size += row_bytes[stop]
-                stop += 1
-            sel = slice(offsets[start], offsets[stop])
-            fields = {
-                "row_start": start, "row_count": stop - start,
-                "mask": np.packbits(m[start:stop].reshape(-1), bitorder="little"),
-                "amplitude": _compact(amp_c[sel]), "gate": _compact(gate_c[sel]), "width": _compact(width_c[sel]),
-            }
-            cb = None
-            if progress is not None:
-                base = start - first
-                cb = lambda rep, base=base: progress(base + rep["rows_done"], total_rows)  # noqa: E731
-            r = self.link.request(message, fields, progress=cb)
-            applied += r["pulses"]
-            start = stop
-        self._notify(message.lower(), {"mask": m, "v": v, "gate": gate, "width": width}, applied)
+        done_to = first  # rows [first, done_to) confirmed applied
+        args = {"mask": m, "v": v, "gate": gate, "width": width}
+        try:
+            while start < end_all:
+                stop, size = start, 0.0
+                while stop < end_all and (stop == start or size + row_bytes[stop] <= budget):
+                    size += row_bytes[stop]
+                    stop += 1
+                sel = slice(offsets[start], offsets[stop])
+                fields = {
+                    "row_start": start, "row_count": stop - start,
+                    "mask": np.packbits(m[start:stop].reshape(-1), bitorder="little"),
+                    "amplitude": _compact(amp_c[sel]), "gate": _compact(gate_c[sel]),
+                    "width": _compact(width_c[sel]),
+                }
+                base = start
+
+                def on_progress(rep: dict, base: int = base) -> None:
+                    nonlocal done_to
+                    done_to = max(done_to, base + int(rep["rows_done"]))
+                    if progress is not None:
+                        progress(done_to - first, total_rows)
+
+                # always ask for progress: if the batch fails, the rows done are known
+                trips = self.link.stats.round_trips
+                r = self.link.request(message, fields, progress=on_progress)
+                applied += r["pulses"]
+                start = done_to = stop
+        except MemhwError as exc:
+            if isinstance(exc, OperationAborted) and exc.reply is not None:
+                done_to = max(done_to, start + int(exc.reply.get("rows_done", 0)))
+                sure_to = done_to  # the board stopped there: nothing after it was applied
+            elif self.link.stats.round_trips == trips:
+                sure_to = done_to = start  # refused before anything was sent
+            else:
+                sure_to = stop  # the block in flight may have gone further than its progress said
+            rows = np.arange(i.rows)[:, None]
+            outcome = PulseOutcome(message.lower(), applied=m & (rows < done_to),
+                                   uncertain=m & (rows >= done_to) & (rows < sure_to),
+                                   not_applied=m & (rows >= sure_to))
+            err = _with_outcome(exc, outcome)
+            self._notify(message.lower(), {**args, "status": type(exc).__name__, "error": str(err),
+                                           "applied": outcome.applied, "uncertain": outcome.uncertain},
+                         outcome.pulses)
+            raise err from exc
+        self._notify(message.lower(), args, applied)
         return applied
 
     # ------------------------------------------------------------- helpers

@@ -4,7 +4,11 @@ Addresses
 ---------
 ``mock://[?preset=paper&seed=0&...]``
     The built-in board emulator, in this process (bytes still go through the
-    full protocol stack).
+    full protocol stack). ``faults=drop:0.01,corrupt:0.01,dup:0.01,delay:0.005,
+    truncate:..,disconnect:..,reset:..`` wraps the link in a
+    :class:`~memhw.transport.FaultyTransport` (seeded by ``fault_seed=``;
+    ``reset`` makes the emulator reboot mid-operation with that probability per
+    pulse row and per request).
 ``visa://RESOURCE[?backend=@py]``
     Any VISA resource through pyvisa, e.g. ``visa://TCPIP0::127.0.0.1::5025::SOCKET``.
 anything else
@@ -21,7 +25,7 @@ from .board import Board
 from .calibration.files import apply_calibration
 from .errors import AddressError, MemhwError, TransportError
 from .link import Link
-from .transport import InProcessTransport, SerialTransport, Transport, VisaTransport
+from .transport import FaultSpec, FaultyTransport, InProcessTransport, SerialTransport, Transport, VisaTransport
 
 __all__ = ["connect", "open_transport"]
 
@@ -45,10 +49,21 @@ def open_transport(address: str, *, baudrate: int = 115200) -> Transport:
         query = urlsplit(address).query
         try:
             params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+            spec = FaultSpec.parse(params.pop("faults")) if "faults" in params else None
+            seed = params.pop("fault_seed", "0")
+            try:
+                fault_seed = int(seed)
+            except ValueError:
+                raise AddressError(f"fault_seed must be an integer, got {seed!r}") from None
+            if spec is not None and spec.reset:  # reboots happen on the board's side
+                params.update(faults=f"reset:{spec.reset}", fault_seed=str(fault_seed))
             emulator = BoardEmulator.from_query(params)
         except ValueError as exc:
             raise AddressError(f"{address!r}: {exc}") from None
-        return InProcessTransport(emulator, url=address)
+        transport: Transport = InProcessTransport(emulator, url=address)
+        if spec is not None:
+            transport = FaultyTransport(transport, spec, seed=fault_seed)
+        return transport
     if address.startswith("visa://"):
         rest = address[len("visa://"):]
         resource, _, query = rest.partition("?")
@@ -72,7 +87,7 @@ def open_transport(address: str, *, baudrate: int = 115200) -> Transport:
 
 
 def connect(address: str = "mock://", *, timeout: float = 2.0, retries: int = 3,
-            baudrate: int = 115200, calibration: Any = "auto") -> Board:
+            baudrate: int = 115200, calibration: Any = "auto", limits: Any = "auto") -> Board:
     """Connect to a board and perform the handshake.
 
     Parameters
@@ -92,6 +107,12 @@ def connect(address: str = "mock://", *, timeout: float = 2.0, retries: int = 3,
         is one (logged); a path or object: apply that one (another board's serial raises
         :class:`~memhw.errors.CalibrationError`); None: nominal transfer functions.
         A stale calibration (old, other firmware) gives a ``CalibrationWarning``.
+    limits : "auto", path, Limits, mapping or None
+        Safety limits tighter than the board's maxima (:mod:`memhw.limits`).
+        ``"auto"`` (default): the limits file of the board's serial in
+        ``$MEMHW_LIMITS_DIR`` (default ``~/.config/memhw/limits/``) if there is
+        one; a path: that file; None: the board's absolute maxima. A file looser
+        than the board's maxima raises :class:`~memhw.errors.LimitError`.
 
     Returns
     -------
@@ -107,6 +128,12 @@ def connect(address: str = "mock://", *, timeout: float = 2.0, retries: int = 3,
     try:
         board = Board(Link(transport, timeout=timeout, retries=retries), address)
         apply_calibration(board, calibration)
+        if isinstance(limits, str) and limits == "auto":
+            from .limits import find_limits
+
+            limits = find_limits(board.info.serial)
+        if limits is not None:
+            board.set_limits(limits)
         return board
     except BaseException:
         transport.close()

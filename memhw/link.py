@@ -7,10 +7,16 @@ sequence number (a late answer to a request that already timed out) are
 dropped and counted. When no reply arrives in time the *same* frames are sent
 again, up to ``retries`` times: the board answers a repeated sequence number
 from its reply cache, so a retried pulse is never applied twice.
+
+After the handshake every request carries the board's boot id in its header
+(protocol 1.3): a board that rebooted in between refuses it with
+``BOOT_MISMATCH`` instead of executing it a second time (its reply cache died
+with the reboot), and the reply's new boot id raises :class:`BoardResetError`.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import threading
 import time
@@ -37,6 +43,7 @@ class LinkStats:
     round_trips: int = 0
     retries: int = 0
     stale_dropped: int = 0
+    progress_frames: int = 0
     bytes_out: int = 0
     bytes_in: int = 0
     payload_out: int = 0
@@ -83,6 +90,7 @@ class Link:
         self.stats = LinkStats()
         self._decoder = fp.FrameDecoder()
         self._assembler = fp.MessageAssembler()
+        self._frames: collections.deque = collections.deque()  # decoded, not yet handled
         self._seq = itertools.count(int(time.monotonic_ns()) & 0xFFFF)
         self._seq_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -102,7 +110,8 @@ class Link:
         m = fp.SCHEMA.message(message)
         payload = fp.encode(m.opcode, "request", values or {})
         seq = self._next_seq()
-        wire = fp.encode_message(seq=seq, opcode=m.opcode, payload=payload, max_payload=self.max_payload)
+        wire = fp.encode_message(seq=seq, opcode=m.opcode, payload=payload, max_payload=self.max_payload,
+                                 boot_id=self.boot_id or 0)
         self.transport.write(wire)
         self.stats.bytes_out += len(wire)
         self.stats.payload_out += len(payload)
@@ -147,8 +156,10 @@ class Link:
         wait = self.timeout if timeout is None else timeout
         with self._lock:
             seq = self._next_seq()
+            # HELLO goes out with boot id 0: it must reach a rebooted board
+            boot = 0 if message == "HELLO" else (self.boot_id or 0)
             wire = fp.encode_message(seq=seq, opcode=m.opcode, payload=payload,
-                                     max_payload=self.max_payload, flags=flags)
+                                     max_payload=self.max_payload, flags=flags, boot_id=boot)
             self.last_seq, self.last_wire = seq, wire
             st = self.stats
             st.requests += 1
@@ -175,14 +186,22 @@ class Link:
     def _await(self, seq: int, m: fp.schema.Message, wait: float,
                progress: Callable[[dict], None] | None) -> fp.Message | None:
         deadline = time.monotonic() + wait
-        decoder, assembler, st = self._decoder, self._assembler, self.stats
+        decoder, st = self._decoder, self.stats
+        frames = self._frames
         while True:
-            left = deadline - time.monotonic()
-            data = self.transport.read(max(left, 0.0))
-            if data:
-                st.bytes_in += len(data)
-                for frame in decoder.feed(data):
-                    msg = assembler.add(frame)
+            if not frames:
+                left = deadline - time.monotonic()
+                data = self.transport.read(max(left, 0.0))
+                if data:
+                    st.bytes_in += len(data)
+                    frames.extend(decoder.feed(data))
+                elif left <= 0:
+                    return None
+            if frames:
+                # frames after the final reply stay queued for the next request (stale ones are counted there)
+                while frames:
+                    frame = frames.popleft()
+                    msg = self._assembler.add(frame)
                     if msg is None or not msg.is_reply:
                         continue
                     if msg.seq != seq or msg.opcode != m.opcode:
@@ -190,6 +209,10 @@ class Link:
                         continue
                     st.payload_in += len(msg.payload)
                     if msg.is_progress:
+                        if self.boot_id is not None and msg.boot_id != self.boot_id:
+                            st.stale_dropped += 1  # from another boot: says nothing about this request
+                            continue
+                        st.progress_frames += 1
                         deadline = time.monotonic() + wait
                         if progress is not None:
                             try:
@@ -199,8 +222,21 @@ class Link:
                             progress(report)
                         continue
                     return msg
-            elif left <= 0:
-                return None
+
+    def reset(self) -> None:
+        """Forget the decoder, reassembly and boot-id state (before a new handshake);
+        discard unread input. Counters are kept."""
+        with self._lock:
+            self._decoder.reset()
+            self._assembler = fp.MessageAssembler()
+            self._frames.clear()
+            self.boot_id = None
+            self.last_boot_id = None
+            self.last_version = None
+            try:
+                self.transport.reset_input()
+            except Exception:  # noqa: BLE001 - a dead transport is reopened by the caller
+                pass
 
     def _finish(self, m: fp.schema.Message, msg: fp.Message) -> dict[str, Any]:
         self.last_boot_id = msg.boot_id

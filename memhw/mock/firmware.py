@@ -6,6 +6,14 @@ on a :class:`~memhw.mock.chip.Chip` through a :class:`~memhw.mock.periphery.Peri
 cache so a repeated sequence number is answered without executing again, and
 counts what it did (pulses per device, requests, bytes, virtual time) so tests
 can check exactly-once behaviour and benchmarks can estimate hardware time.
+
+Reliability features (docs/reliability.md): a request carrying the boot id of
+an earlier power-up is refused (``BOOT_MISMATCH``), SET_LIMITS tightens the
+limits for the session, a watchdog grounds the lines when the host goes silent
+with DC levels applied or a chunked request half sent, and fault injection
+(``faults=...``: frames dropped, corrupted, duplicated, truncated, delayed in
+both directions, the link lost, the board rebooted mid-operation) exercises the
+host's recovery. Counters are instrumentation and survive a reboot.
 """
 
 from __future__ import annotations
@@ -23,13 +31,14 @@ import numpy as np
 import firmware_protocol as fp
 from firmware_protocol.framing import PROGRESS, REPLY, WANT_PROGRESS
 
+from ..transport.faulty import FaultSpec, FrameFaults
 from ..algorithms.tuning import TUNERS, Plan, TuningConfig, estimate_read_sigma, run_tuning, verify_average
 from .chip import Chip
 from .params import MockParams, make_params
 from .periphery import Periphery
 from .selfcal import default_serial, read_dac, read_reference
 
-__all__ = ["BoardEmulator", "Counters", "FIRMWARE_VERSION"]
+__all__ = ["BoardEmulator", "Counters", "FIRMWARE_VERSION", "WATCHDOG_DEFAULT"]
 
 log = logging.getLogger(__name__)
 FIRMWARE_VERSION = "memhw-emu 1.0"
@@ -38,6 +47,12 @@ _ABORT_OP = fp.SCHEMA.message("ABORT").opcode
 _HELLO_OP = fp.SCHEMA.message("HELLO").opcode
 _GROUPS = fp.SCHEMA.enums["LineGroup"]
 AUTO_GAIN = 255
+#: seconds of host silence after which the watchdog grounds applied DC levels
+WATCHDOG_DEFAULT = 10.0
+
+
+class _Rebooted(Exception):
+    """The board rebooted in the middle of a request: nothing more is sent for it."""
 
 
 class Refused(Exception):
@@ -72,6 +87,9 @@ class Counters:
     bytes_out: int = 0
     handler_seconds: float = 0.0           # host CPU time spent in handlers
     busy_time: float = 0.0                 # estimated hardware time, s
+    reboots: int = 0                       # reboots (injected or by reboot())
+    watchdog_trips: int = 0                # times the watchdog grounded the lines
+    boot_refusals: int = 0                 # requests refused with BOOT_MISMATCH
 
 
 def _unpack_mask(packed: np.ndarray, n: int) -> np.ndarray:
@@ -94,10 +112,19 @@ class BoardEmulator:
     pace : float
         Real seconds spent per second of emulated hardware time (0: as fast as
         possible; 1: real time). Lets long operations be watched and aborted.
+    watchdog : float
+        Seconds of host silence after which DC levels left applied, or a
+        half-received chunked request, are grounded / discarded (0: off).
+    faults : FaultSpec or str, optional
+        Board-side fault injection on both directions of its link, and
+        ``reset`` (reboot probability per pulse row and per request).
+    fault_seed : int
+        Seeds the fault decisions (never the chip's random streams).
     """
 
     def __init__(self, params: MockParams | None = None, seed: int = 0, serial: str | None = None,
-                 pace: float = 0.0):
+                 pace: float = 0.0, watchdog: float = WATCHDOG_DEFAULT, faults: FaultSpec | str | None = None,
+                 fault_seed: int = 0):
         self.params = params or make_params()
         p = self.params
         self.seed = seed
@@ -109,12 +136,23 @@ class BoardEmulator:
         self.rows, self.cols = p.rows, p.cols
         self.boot_id = secrets.randbits(16) or 1
         self.counters = Counters(np.zeros((p.rows, p.cols), dtype=np.int64))
+        #: absolute maxima (announced by HELLO; READ_DAC ranges); ``_active``: the limits in force (SET_LIMITS)
         self._limits = {
             "read": round(p.v_read_max / p.dac_line_lsb),
             "set": round(p.v_set_max / p.dac_line_lsb),
             "reset": round(p.v_reset_max / p.dac_line_lsb),
             "gate": round(p.v_gate_max / p.dac_gate_lsb),
+            "width": int(p.width_max_code),
         }
+        self._active = dict(self._limits)
+        self.watchdog = float(watchdog)
+        if isinstance(faults, str):
+            faults = FaultSpec.parse(faults)
+        self.faults = FrameFaults(faults, fault_seed, name="mock board") if faults is not None else None
+        self._reset_rng = np.random.default_rng([fault_seed, 0x5EB0])
+        self._reset_after_rows: int | None = None
+        self._hangup = False
+        self._last_rx = time.monotonic()
         self._levels = {g: np.zeros(self.cols if g else self.rows, dtype=np.int64) for g in _GROUPS.values()}
         # lines not driven by their DAC are switched to ground (exactly 0 V)
         self._driven = {g: np.zeros(self.cols if g else self.rows, dtype=bool) for g in _GROUPS.values()}
@@ -146,6 +184,7 @@ class BoardEmulator:
             "PROGRAM": self._program,
             "READ_REFERENCE": lambda v, req: read_reference(self, v, req),
             "READ_DAC": lambda v, req: read_dac(self, v, req),
+            "SET_LIMITS": self._set_limits,
         }
         missing = {m.name for m in fp.SCHEMA.messages} - set(self._handlers)
         assert not missing, f"emulator lacks handlers for {missing}"
@@ -154,9 +193,19 @@ class BoardEmulator:
     # ------------------------------------------------------------------ wiring
     @classmethod
     def from_query(cls, query: dict[str, str]) -> "BoardEmulator":
-        """Build from URL query parameters: ``preset``, ``seed``, ``serial``, ``pace`` and
+        """Build from URL query parameters: ``preset``, ``seed``, ``serial``, ``pace``,
+        ``watchdog`` (s), ``faults`` and ``fault_seed`` (board-side fault injection) and
         any :class:`MockParams` field (``mock://?preset=harsh&seed=4&wire_resistance=0.5``)."""
         q = dict(query)
+        extra: dict[str, Any] = {}
+        for name, conv in (("watchdog", float), ("fault_seed", int)):
+            if name in q:
+                try:
+                    extra[name] = conv(q.pop(name))
+                except ValueError:
+                    raise ValueError(f"{name} must be a number, got {query[name]!r}") from None
+        if "faults" in q:
+            extra["faults"] = FaultSpec.parse(q.pop("faults"))
         preset = q.pop("preset", "paper")
         try:
             seed = int(q.pop("seed", "0"))
@@ -167,7 +216,7 @@ class BoardEmulator:
             pace = float(q.pop("pace", "0"))
         except ValueError:
             raise ValueError(f"pace must be a number, got {query['pace']!r}") from None
-        return cls(make_params(preset, **q), seed=seed, serial=serial, pace=pace)
+        return cls(make_params(preset, **q), seed=seed, serial=serial, pace=pace, **extra)
 
     @property
     def levels(self) -> dict[str, np.ndarray]:
@@ -175,16 +224,105 @@ class BoardEmulator:
         return {name: self._levels[g].copy() for name, g in _GROUPS.items()}
 
     def attach(self, send: Callable[[bytes], None], poll: Callable[[], bytes]) -> None:
-        """Connect the emulator's output and its busy-time input poll."""
+        """Connect the emulator's output and its busy-time input poll (a new host
+        connection: an injected link loss is healed, a partial frame forgotten)."""
         self._send = send
         self._poll = poll
+        self._hangup = False
+        self._decoder.reset()
+        self._assembler.reset()
+        if self.faults is not None:
+            self.faults.reset()
+        self._last_rx = time.monotonic()
 
     def receive(self, data: bytes) -> None:
-        """Handle bytes from the host, sending replies through ``send``."""
+        """Handle bytes from the host, sending replies through ``send``.
+
+        Raises
+        ------
+        ConnectionResetError
+            An injected link loss: the connection is to be closed.
+        """
+        self.check_watchdog()
+        self._last_rx = time.monotonic()
         self.counters.bytes_in += len(data)
-        self._backlog.extend(self._messages(data))
+        self._backlog.extend(self._messages(self._inject("tx", data)))
         while self._backlog and not self._busy:
             self._dispatch(self._backlog.pop(0))
+        if self._hangup:
+            raise ConnectionResetError("mock board: link lost (injected)")
+
+    def _inject(self, direction: str, data: bytes) -> bytes:
+        """Board-side fault injection ("tx": host to board, "rx": board to host)."""
+        if self.faults is None or not data:
+            return data
+        if self._hangup:
+            return b""
+        try:
+            return self.faults.process(direction, data)
+        except ConnectionError:
+            self._hangup = True  # the operation goes on; the host lost the link
+            return b""
+
+    # ------------------------------------------------------- reboot, watchdog
+    def reboot(self) -> None:
+        """Power-cycle the board: new boot id, lines grounded, reply cache,
+        queued requests, partial frames and session limits lost. The chip keeps
+        its conductances; the counters (instrumentation) keep counting."""
+        self.boot_id = (secrets.randbits(16) or 1)
+        self._ground(0)
+        self._cache.clear()
+        self._backlog.clear()
+        self._decoder.reset()
+        self._assembler.reset()
+        self._active = dict(self._limits)
+        self._last_status, self._last_error = 0, ""
+        self._boot_time = time.monotonic()
+        self._reset_after_rows = None
+        self.counters.reboots += 1
+
+    def schedule_reset(self, after_rows: int) -> None:
+        """Reboot in the middle of the next pulse batch (PULSE_SET, PULSE_RESET,
+        PROGRAM), right after its ``after_rows``-th row (its progress frame sent);
+        ``after_rows`` = the batch's row count reboots after the last row, before
+        the final reply."""
+        self._reset_after_rows = int(after_rows)
+
+    def _maybe_reboot(self, rows_done: int) -> None:
+        """Fault point after each applied row of a batch."""
+        if self._reset_after_rows is not None and rows_done >= self._reset_after_rows:
+            self.reboot()
+            raise _Rebooted()
+        f = self.faults
+        if f is not None and f.spec.reset and self._reset_rng.random() < f.spec.reset:
+            self.reboot()
+            raise _Rebooted()
+
+    def _levels_applied(self) -> bool:
+        return any(bool(np.any(self._driven[g] & (self._levels[g] != 0))) for g in _GROUPS.values())
+
+    def check_watchdog(self, now: float | None = None) -> bool:
+        """Ground the lines (and drop a half-received request) if the host has been
+        silent for longer than ``watchdog`` seconds while levels are applied or a
+        chunked request is half sent. Called by the server loop and on receive.
+        Returns True when it tripped."""
+        if not self.watchdog or self._busy:
+            return False
+        now = time.monotonic() if now is None else now
+        silent = now - self._last_rx
+        if silent <= self.watchdog:
+            return False
+        levels, partial = self._levels_applied(), self._assembler.pending
+        if not (levels or partial):
+            return False
+        self._ground(0)
+        self._assembler.reset()
+        self._decoder.reset()
+        self.counters.watchdog_trips += 1
+        what = " and ".join(w for w, on in (("DC levels applied", levels), ("a request half sent", partial)) if on)
+        self._last_error = f"watchdog: host silent for {silent:.1f} s with {what}; every line grounded"
+        log.warning(self._last_error)
+        return True
 
     def _messages(self, data: bytes) -> list[fp.Message]:
         out = []
@@ -202,6 +340,12 @@ class BoardEmulator:
 
     def _emit(self, wire: bytes) -> None:
         self.counters.bytes_out += len(wire)
+        if self.faults is not None:
+            wire = self._inject("rx", wire)
+            if self.faults.spec.delay:
+                time.sleep(self.faults.delay_time())
+            if not wire:
+                return
         self._send(wire)
 
     def _reply(self, req: fp.Message, status: int, payload: bytes, flags: int = 0) -> bytes:
@@ -225,6 +369,10 @@ class BoardEmulator:
             wire = self._refuse(req, Refused("UNKNOWN_OPCODE", f"opcode {req.opcode:#04x} not implemented"))
         elif req.version != fp.MAJOR and req.opcode != _HELLO_OP:
             wire = self._refuse(req, Refused("BAD_VERSION", f"board speaks protocol {fp.MAJOR}, request is {req.version}"))
+        elif req.boot_id not in (0, self.boot_id) and req.opcode not in (_HELLO_OP, _ABORT_OP):
+            c.boot_refusals += 1
+            wire = self._refuse(req, Refused("BOOT_MISMATCH", f"request is for boot {req.boot_id:#06x}, this is boot "
+                                                              f"{self.boot_id:#06x}: the board rebooted; nothing applied"))
         else:
             message, handler = entry
             t0 = time.perf_counter()
@@ -233,12 +381,20 @@ class BoardEmulator:
                 self._busy = True
                 self._abort = False
                 reply = handler(values, req)
-                wire = self._reply(req, ST["OK"], fp.encode(req.opcode, "reply", reply))
+                encoded = fp.encode(req.opcode, "reply", reply)
+                if message.name != "HELLO":
+                    self._maybe_reboot_before_reply()
+                wire = self._reply(req, ST["OK"], encoded)
                 c.executed[message.name] = c.executed.get(message.name, 0) + 1
             except fp.ProtocolError as exc:
                 wire = self._refuse(req, Refused("BAD_PAYLOAD", str(exc)))
             except Refused as exc:
                 wire = self._refuse(req, exc)
+            except _Rebooted:
+                c.executed[message.name] = c.executed.get(message.name, 0) + 1
+                return  # the reply died with the old boot
+            except ConnectionError:
+                raise
             except Aborted as exc:
                 self._ground(0)
                 c.executed[message.name] = c.executed.get(message.name, 0) + 1
@@ -256,6 +412,13 @@ class BoardEmulator:
             while len(self._cache) > fp.SCHEMA.reply_cache:
                 self._cache.popitem(last=False)
 
+    def _maybe_reboot_before_reply(self) -> None:
+        """Fault point between executing a request and replying (reply lost)."""
+        f = self.faults
+        if f is not None and f.spec.reset and self._reset_rng.random() < f.spec.reset:
+            self.reboot()
+            raise _Rebooted()
+
     def _refuse(self, req: fp.Message, exc: Refused) -> bytes:
         self._last_status, self._last_error = exc.status, exc.reason
         return self._reply(req, exc.status, fp.encode(req.opcode, "error", {"reason": exc.reason}))
@@ -264,8 +427,9 @@ class BoardEmulator:
         """Between rows of a long operation: look at bytes that arrived meanwhile."""
         data = self._poll()
         if data:
+            self._last_rx = time.monotonic()
             self.counters.bytes_in += len(data)
-            for msg in self._messages(data):
+            for msg in self._messages(self._inject("tx", data)):
                 if msg.opcode == _ABORT_OP:
                     self._abort = True
                     self.counters.requests += 1
@@ -322,6 +486,7 @@ class BoardEmulator:
     def _hello(self, v: dict, req: fp.Message) -> dict:
         p = self.params
         self._cache.clear()  # a new host session: earlier sequence numbers mean nothing
+        self._active = dict(self._limits)  # and its limits are the maxima until SET_LIMITS
         return {
             "major": fp.MAJOR, "minor": fp.MINOR, "schema_hash": fp.SCHEMA.hash,
             "firmware": FIRMWARE_VERSION, "serial": self.serial, "rows": self.rows, "cols": self.cols,
@@ -343,7 +508,7 @@ class BoardEmulator:
         if group not in _GROUPS.values():
             raise Refused("BAD_PAYLOAD", f"unknown line group {group}")
         n = self.rows if group == _GROUPS["ROWS"] else self.cols
-        limit = self._limits["gate" if group == _GROUPS["GATES"] else "read"]
+        limit = self._active["gate" if group == _GROUPS["GATES"] else "read"]
         levels, driven = self._levels[group], self._driven[group]
         if v["codes"].size:
             if v["codes"].size != n:
@@ -396,8 +561,8 @@ class BoardEmulator:
         inputs = v["inputs"]
         if inputs.size != n * self.rows:
             raise Refused("BAD_PAYLOAD", f"inputs has {inputs.size} codes, expected n*rows = {n * self.rows}")
-        if n and np.abs(inputs).max() > self._limits["read"]:
-            raise Refused("LIMIT", f"VMM input beyond the read limit of {self._limits['read']} codes")
+        if n and np.abs(inputs).max() > self._active["read"]:
+            raise Refused("LIMIT", f"VMM input beyond the read limit of {self._active['read']} codes")
         volts = self.periphery.row_volts(inputs.reshape(n, self.rows))
         codes, g = self._read_rows(volts, self._gains(v["gains"]))
         return {"gains": g, "codes": codes.reshape(-1)}
@@ -408,8 +573,8 @@ class BoardEmulator:
             raise Refused("LIMIT", f"rows {start}..{start + count - 1} outside 0..{self.rows - 1}")
         if avg < 1:
             raise Refused("BAD_PAYLOAD", "average must be >= 1")
-        if abs(vr) > self._limits["read"]:
-            raise Refused("LIMIT", f"read voltage beyond the read limit of {self._limits['read']} codes")
+        if abs(vr) > self._active["read"]:
+            raise Refused("LIMIT", f"read voltage beyond the read limit of {self._active['read']} codes")
         out, g = self._map_codes(start, count, vr, self._gains(v["gains"]), avg)
         return {"gains": g, "codes": out.reshape(-1)}
 
@@ -446,13 +611,13 @@ class BoardEmulator:
             full[mask] = arr
             per_device[name] = full
         amp, gate, width = per_device["amplitude"], per_device["gate"], per_device["width"]
-        amp_limit = self._limits["set" if kind == "set" else "reset"]
+        amp_limit = self._active["set" if kind == "set" else "reset"]
         if n_sel and (amp[mask].min() <= 0 or amp[mask].max() > amp_limit):
             raise Refused("LIMIT", f"{kind.upper()} amplitude outside 1..{amp_limit} codes")
-        if n_sel and (gate[mask].min() < 0 or gate[mask].max() > self._limits["gate"]):
-            raise Refused("LIMIT", f"gate outside 0..{self._limits['gate']} codes")
-        if n_sel and width[mask].max() > p.width_max_code:
-            raise Refused("LIMIT", f"width code above {p.width_max_code}")
+        if n_sel and (gate[mask].min() < 0 or gate[mask].max() > self._active["gate"]):
+            raise Refused("LIMIT", f"gate outside 0..{self._active['gate']} codes")
+        if n_sel and width[mask].max() > self._active["width"]:
+            raise Refused("LIMIT", f"width code above {self._active['width']}")
         progress = None
         if req.flags & WANT_PROGRESS:
             def progress(done: int) -> None:
@@ -494,6 +659,7 @@ class BoardEmulator:
                 self._tick(float(widths.max()) + p.row_switch_time)
             if progress is not None:
                 progress(i + 1)
+            self._maybe_reboot(i + 1)
         return mask.shape[0], pulses
 
     def _wait(self, v: dict, req: fp.Message) -> dict:
@@ -527,7 +693,7 @@ class BoardEmulator:
             raise Refused("BAD_PAYLOAD", f"targets has {v['targets'].size} entries, mask selects {int(sub.sum())}")
         if v["tolerance"] < 1:
             raise Refused("BAD_PAYLOAD", "tolerance must be >= 1")
-        lim = self._limits
+        lim = self._active
         for name, code, hi in (("set_v", v["set_v"], lim["set"]), ("reset_v_max", v["reset_v_max"], lim["reset"]),
                                ("reset_v_min", v["reset_v_min"], v["reset_v_max"]),
                                ("gate_max", v["gate_max"], lim["gate"]), ("gate_min", v["gate_min"], v["gate_max"]),
@@ -535,8 +701,8 @@ class BoardEmulator:
             if not 0 < code <= hi:
                 raise Refused("LIMIT", f"{name} = {code} codes outside 1..{hi}")
         for name in ("set_width", "reset_width"):
-            if v[name] > p.width_max_code:
-                raise Refused("LIMIT", f"{name} code above {p.width_max_code}")
+            if v[name] > lim["width"]:
+                raise Refused("LIMIT", f"{name} code above {lim['width']}")
         mask = np.zeros((self.rows, self.cols), bool)
         mask[start : start + count] = sub
         targets = np.zeros((self.rows, self.cols))
@@ -614,6 +780,18 @@ class BoardEmulator:
             raise Refused("BAD_PAYLOAD", f"mode must be 0 (ground) or 1 (float), not {v['mode']}")
         self._ground(v["mode"])
         return {}
+
+    def _set_limits(self, v: dict, req: fp.Message) -> dict:
+        a = self._limits
+        for name, key, lo in (("read_max", "read", 0), ("set_max", "set", 1), ("reset_max", "reset", 1),
+                              ("gate_max", "gate", 0), ("width_max", "width", 0)):
+            if not lo <= int(v[name]) <= a[key]:
+                raise Refused("LIMIT", f"{name} = {int(v[name])} codes outside {lo}..{a[key]} "
+                                       "(limits can only be tightened below the board's maxima)")
+        self._active = {"read": int(v["read_max"]), "set": int(v["set_max"]), "reset": int(v["reset_max"]),
+                        "gate": int(v["gate_max"]), "width": int(v["width_max"])}
+        return {name: self._active[key] for name, key in (("read_max", "read"), ("set_max", "set"),
+                ("reset_max", "reset"), ("gate_max", "gate"), ("width_max", "width"))}
 
     def _abort_request(self, v: dict, req: fp.Message) -> dict:
         self._ground(0)

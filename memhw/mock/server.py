@@ -67,6 +67,7 @@ class EmulatorServer:
             try:
                 conn, peer = lsock.accept()
             except (socket.timeout, TimeoutError):
+                self.emulator.check_watchdog()  # no host at all: levels must not stay applied
                 continue
             except OSError:
                 return
@@ -111,6 +112,7 @@ class EmulatorServer:
             try:
                 ready, _, _ = select.select([fd], [], [], _POLL)
                 if not ready:
+                    self.emulator.check_watchdog()  # the host may have gone silent
                     continue
                 data = recv()
             except OSError:
@@ -119,7 +121,7 @@ class EmulatorServer:
                 return
             try:
                 self.emulator.receive(data)
-            except OSError:  # host went away mid-reply
+            except OSError:  # host went away mid-reply, or an injected link loss
                 return
 
     def close(self) -> None:

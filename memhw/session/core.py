@@ -340,7 +340,11 @@ class OpTable:
         return col + END in self._lengths
 
     def _get(self, col: str) -> np.ndarray:
-        return self._group[col][: self._lengths[col]]
+        try:
+            return self._group[col][: self._lengths[col]]
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            raise SessionFileError(f"{self._group.file.filename}: damaged dataset {self._group.name}/{col} "
+                                   f"({type(exc).__name__}: {exc})") from None
 
     def __len__(self) -> int:
         return self._n
@@ -518,7 +522,7 @@ class Session:
             self._seq = sum(w.n for w in self._ops.values())
         except SessionFileError:
             raise
-        except (OSError, KeyError, ValueError, TypeError) as exc:
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:  # h5py reports damage all these ways
             raise SessionFileError(f"{self.path}: damaged session file ({type(exc).__name__}: {exc})") from None
 
     @staticmethod

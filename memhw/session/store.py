@@ -195,6 +195,8 @@ class Store:
         if create:
             self.f = h5py.File(path, "w", libver="latest")
         else:
+            if not h5py.is_hdf5(path):  # never write into a file that is not ours to repair
+                raise SessionFileError(f"{path}: not an HDF5 session file; refusing to append to it")
             try:
                 self.f = h5py.File(path, "r+", libver="latest")
             except OSError as exc:

@@ -1,8 +1,10 @@
 """Byte transports: pyserial ports and URLs, pyvisa resources, in-process peers."""
 
 from .base import Transport
+from .faulty import FaultSpec, FaultyTransport, FrameFaults
 from .inprocess import BytePeer, InProcessTransport
 from .serial_port import SerialTransport
 from .visa import VisaTransport
 
-__all__ = ["Transport", "SerialTransport", "VisaTransport", "InProcessTransport", "BytePeer"]
+__all__ = ["Transport", "SerialTransport", "VisaTransport", "InProcessTransport", "BytePeer", "FaultSpec", "FaultyTransport",
+           "FrameFaults"]

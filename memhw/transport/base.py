@@ -30,6 +30,19 @@ class Transport(abc.ABC):
         while self.read(0.0):
             pass
 
+    def reopen(self) -> None:
+        """Close (if open) and open the same connection again, e.g. after the
+        link dropped; used by :meth:`memhw.Board.reconnect`.
+
+        Raises
+        ------
+        TransportError
+            The connection cannot be opened again (or this kind cannot reopen).
+        """
+        from ..errors import TransportError
+
+        raise TransportError(f"{self.url!r}: this transport cannot be reopened")
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the connection; idempotent."""

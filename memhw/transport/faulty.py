@@ -17,6 +17,8 @@ import numpy as np
 from ..errors import AddressError, Disconnected
 from .base import Transport
 
+__all__ = ["FaultSpec", "FaultCounts", "FrameFaults", "FaultyTransport"]
+
 _DELIM = b"\x00"
 
 
@@ -32,7 +34,11 @@ class FaultSpec:
     delay : float
         Each frame is held for a random time in [0, delay] seconds.
     disconnect : float
-        Probability per frame that the link goes down for good.
+        Probability per frame that the link goes down (until reopened).
+    reset : float
+        Emulator only: probability per row of a pulse batch (and per request)
+        that the board reboots there (new boot id, levels and reply cache lost,
+        the chip keeps its conductances).
     """
 
     drop: float = 0.0
@@ -41,6 +47,7 @@ class FaultSpec:
     truncate: float = 0.0
     delay: float = 0.0
     disconnect: float = 0.0
+    reset: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> "FaultSpec":
@@ -76,45 +83,46 @@ class FaultCounts:
     corrupted: dict = field(default_factory=lambda: {"tx": 0, "rx": 0})
     duplicated: dict = field(default_factory=lambda: {"tx": 0, "rx": 0})
     truncated: dict = field(default_factory=lambda: {"tx": 0, "rx": 0})
+    disconnects: int = 0
 
     @property
     def injected(self) -> int:
-        return sum(sum(d.values()) for d in (self.dropped, self.corrupted, self.duplicated, self.truncated))
+        return (sum(sum(d.values()) for d in (self.dropped, self.corrupted, self.duplicated, self.truncated))
+                + self.disconnects)
+
+    def as_dict(self) -> dict:
+        """Plain numbers, for reports."""
+        return {"frames": dict(self.frames), "dropped": dict(self.dropped), "corrupted": dict(self.corrupted),
+                "duplicated": dict(self.duplicated), "truncated": dict(self.truncated),
+                "disconnects": self.disconnects, "injected": self.injected}
 
 
-class FaultyTransport(Transport):
-    """Wrap ``inner`` and damage the frames that cross it.
+class FrameFaults:
+    """The fault decisions of :class:`FaultyTransport`, usable by any byte peer
+    (the board emulator applies them on its side of the wire).
 
-    Parameters
-    ----------
-    inner : Transport
-    spec : FaultSpec
-    seed : int
-        Seeds the fault decisions (independent of anything else).
+    ``process(direction, data)`` splits ``data`` into 0x00-delimited frames
+    (keeping an incomplete tail for the next call) and returns what becomes of
+    them; it raises :class:`~memhw.errors.Disconnected` when an injected
+    disconnect happens (and on every later call).
     """
 
-    def __init__(self, inner: Transport, spec: FaultSpec, seed: int = 0):
-        self.inner = inner
+    def __init__(self, spec: FaultSpec, seed: int = 0, name: str = "link"):
         self.spec = spec
-        self.url = inner.url
+        self.name = name
         self.counts = FaultCounts()
-        self._rng = np.random.default_rng(seed)
-        self._tx = bytearray()
-        self._rx = bytearray()
-        self._held: list[tuple[float, bytes]] = []  # (release time, bytes), in order
-        self._down = False
+        self.rng = np.random.default_rng(seed)
+        self.down = False
+        self._bufs = {"tx": bytearray(), "rx": bytearray()}
 
-    @property
-    def peer(self):  # noqa: ANN201 - the wrapped in-process peer, if any
-        return getattr(self.inner, "peer", None)
-
-    def _damage(self, frame: bytes, direction: str) -> list[bytes]:
+    def damage(self, frame: bytes, direction: str) -> list[bytes]:
         """What becomes of one frame (with its delimiter)."""
-        s, rng, c = self.spec, self._rng, self.counts
+        s, rng, c = self.spec, self.rng, self.counts
         c.frames[direction] += 1
         if s.disconnect and rng.random() < s.disconnect:
-            self._down = True
-            raise Disconnected(f"{self.url}: link lost (injected)")
+            self.down = True
+            c.disconnects += 1
+            raise Disconnected(f"{self.name}: link lost (injected)")
         if s.drop and rng.random() < s.drop:
             c.dropped[direction] += 1
             return []
@@ -134,32 +142,77 @@ class FaultyTransport(Transport):
             return [frame, frame]
         return [frame]
 
-    def _frames(self, buf: bytearray, data: bytes) -> list[bytes]:
+    def frames(self, direction: str, data: bytes) -> list[bytes]:
+        """Complete frames (with delimiter) of ``data``; the tail waits for more bytes."""
+        buf = self._bufs[direction]
         buf += data
         *complete, rest = bytes(buf).split(_DELIM)
         buf[:] = rest
         return [f + _DELIM for f in complete]
 
+    def process(self, direction: str, data: bytes) -> bytes:
+        """Damage the frames of ``data`` going ``direction`` ("tx" or "rx")."""
+        if self.down:
+            raise Disconnected(f"{self.name}: link lost (injected)")
+        return b"".join(p for f in self.frames(direction, data) for p in self.damage(f, direction))
+
+    def delay_time(self) -> float:
+        """A random hold time in [0, delay]."""
+        return float(self.rng.uniform(0, self.spec.delay)) if self.spec.delay else 0.0
+
+    def reset(self) -> None:
+        """Link back up, partial frames forgotten (counts kept)."""
+        self.down = False
+        for buf in self._bufs.values():
+            buf.clear()
+
+
+class FaultyTransport(Transport):
+    """Wrap ``inner`` and damage the frames that cross it.
+
+    Parameters
+    ----------
+    inner : Transport
+    spec : FaultSpec
+    seed : int
+        Seeds the fault decisions (independent of anything else).
+    """
+
+    def __init__(self, inner: Transport, spec: FaultSpec, seed: int = 0):
+        self.inner = inner
+        self.spec = spec
+        self.url = inner.url
+        self.faults = FrameFaults(spec, seed, name=inner.url)
+        self._held: list[tuple[float, bytes]] = []  # (release time, bytes), in order
+
+    @property
+    def counts(self) -> FaultCounts:
+        """What was injected so far."""
+        return self.faults.counts
+
+    @property
+    def peer(self):  # noqa: ANN201 - the wrapped in-process peer, if any
+        return getattr(self.inner, "peer", None)
+
     def write(self, data: bytes) -> None:
-        if self._down:
-            raise Disconnected(f"{self.url}: link lost (injected)")
-        out = b"".join(p for f in self._frames(self._tx, data) for p in self._damage(f, "tx"))
+        out = self.faults.process("tx", data)
         if self.spec.delay:
-            time.sleep(float(self._rng.uniform(0, self.spec.delay)))
+            time.sleep(self.faults.delay_time())
         if out:
             self.inner.write(out)
 
     def read(self, timeout: float) -> bytes:
-        if self._down:
+        f = self.faults
+        if f.down:
             raise Disconnected(f"{self.url}: link lost (injected)")
         deadline = time.monotonic() + timeout
         while True:
             data = self.inner.read(max(0.0, min(deadline - time.monotonic(), 0.01)) if self._held else
                                    max(0.0, deadline - time.monotonic()))
             now = time.monotonic()
-            for f in self._frames(self._rx, data):
-                for part in self._damage(f, "rx"):
-                    release = now + (float(self._rng.uniform(0, self.spec.delay)) if self.spec.delay else 0.0)
+            for frame in f.frames("rx", data):
+                for part in f.damage(frame, "rx"):
+                    release = now + f.delay_time()
                     if self._held:  # never overtake an earlier frame
                         release = max(release, self._held[-1][0])
                     self._held.append((release, part))
@@ -173,8 +226,14 @@ class FaultyTransport(Transport):
 
     def reset_input(self) -> None:
         self._held.clear()
-        self._rx.clear()
+        self.faults._bufs["rx"].clear()
         self.inner.reset_input()
+
+    def reopen(self) -> None:
+        """Reopen the inner transport; an injected disconnect is healed."""
+        self._held.clear()
+        self.faults.reset()
+        self.inner.reopen()
 
     def close(self) -> None:
         self.inner.close()

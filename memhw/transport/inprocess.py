@@ -66,6 +66,11 @@ class InProcessTransport(Transport):
             try:
                 while chunk := self._poll():
                     self._peer.receive(chunk)
+            except ConnectionError as exc:  # the peer hung up (e.g. an injected disconnect)
+                self._closed = True
+                with self._pending_lock:
+                    self._pending.clear()
+                raise Disconnected(f"{self.url}: peer went away ({exc})") from None
             finally:
                 self._busy.release()
             with self._pending_lock:
@@ -84,6 +89,15 @@ class InProcessTransport(Transport):
 
     def close(self) -> None:
         self._closed = True
+
+    def reopen(self) -> None:
+        """Connect to the same peer again with empty buffers (the peer keeps its state)."""
+        with self._pending_lock:
+            self._pending.clear()
+        with self._rx_ready:
+            self._rx.clear()
+        self._closed = False
+        self._peer.attach(self._deliver, self._poll)
 
     @property
     def peer(self) -> BytePeer:

@@ -66,6 +66,14 @@ class SerialTransport(Transport):
         except (serial.SerialException, OSError) as exc:
             raise Disconnected(f"{self.url!r}: {exc}") from exc
 
+    def reopen(self) -> None:
+        self.close()
+        try:
+            self._port.open()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise TransportError(f"cannot reopen {self.url!r}: {exc}") from exc
+        self._timeout = self._port.timeout
+
     def close(self) -> None:
         try:
             self._port.close()

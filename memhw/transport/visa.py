@@ -25,6 +25,7 @@ class VisaTransport(Transport):
         import pyvisa  # imported here: only needed for visa:// addresses
 
         self.url = f"visa://{resource}"
+        self._backend = backend
         self._errors = (pyvisa.errors.VisaIOError, pyvisa.errors.InvalidSession, OSError)
         self._timeout_code = pyvisa.constants.StatusCode.error_timeout
         try:
@@ -53,6 +54,10 @@ class VisaTransport(Transport):
             if getattr(exc, "error_code", None) == self._timeout_code:
                 return b""
             raise Disconnected(f"read from {self.url!r} failed: {exc}") from exc
+
+    def reopen(self) -> None:
+        self.close()
+        self.__init__(self.url[len("visa://"):], self._backend)  # type: ignore[misc]
 
     def close(self) -> None:
         for closer in (getattr(self, "_res", None), getattr(self, "_rm", None)):

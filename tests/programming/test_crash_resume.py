@@ -42,11 +42,12 @@ def test_sigkill_mid_run_then_resume(tmp_path) -> None:
     try:
         address = server.stdout.readline().split(" on ")[1].split()[0]
         out = tmp_path / "run.h5"
+        log = tmp_path / "host.log"
         host = subprocess.Popen(CLI + ["program", "random", "--board", address, "--out", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=log.open("w"))
         deadline = time.monotonic() + 90
         while _rounds_flushed(out) < 3:
-            assert host.poll() is None, "the run finished before it could be killed: slow the emulator down"
+            assert host.poll() is None, f"the run ended before it could be killed: {log.read_text()[-2000:]}"
             assert time.monotonic() < deadline, "no flushed rounds within 90 s"
             time.sleep(0.05)
         host.send_signal(signal.SIGKILL)

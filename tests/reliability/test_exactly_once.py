@@ -1,0 +1,148 @@
+"""Exactly-once across lost replies, board reboots and late replies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import firmware_protocol as fp
+import memhw
+from memhw.board import Board
+from memhw.link import Link
+from memhw.mock.firmware import BoardEmulator
+from memhw.mock.params import make_params
+from memhw.session import load
+from memhw.transport import InProcessTransport
+
+from .helpers import connect, emulator
+
+ROWS = np.arange(32)[:, None]
+
+
+def _mask(shape) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    m[:, ::3] = True
+    m[5] = False  # a row without devices in the middle
+    return m
+
+
+def test_reset_mid_batch_reports_what_was_applied_and_logs_it(tmp_path) -> None:
+    board = connect("mock://?preset=paper&seed=4&rows=32")
+    emu = emulator(board)
+    mask = _mask(board.shape)
+    boot0 = board.link.boot_id
+    with memhw.Session(tmp_path / "s.h5") as session:
+        session.attach(board)
+        emu.schedule_reset(after_rows=10)  # reboot right after row 9 (and its progress frame)
+        with pytest.raises(memhw.BoardResetError) as info:
+            board.pulse_set(mask, v=2.5, gate=1.2, width=1e-6)
+        out = info.value.outcome
+        # the host knows exactly what the progress frames confirmed ...
+        assert np.array_equal(out.applied, mask & (ROWS < 10))
+        assert np.array_equal(out.uncertain | out.not_applied, mask & (ROWS >= 10))
+        assert out.pulses == int((mask & (ROWS < 10)).sum())
+        assert "applied (confirmed)" in str(info.value) and "rows 0-4, 6-9" in str(info.value)
+        # ... which is what the board did: nothing twice, nothing after the reboot
+        assert np.array_equal(emu.counters.pulses, out.applied.astype(int))
+        assert emu.counters.reboots == 1 and emu.counters.boot_refusals >= 1  # the retry was refused
+        # the board keeps refusing this session until the host reconnects
+        with pytest.raises(memhw.BoardResetError):
+            board.read_conductance(rows=slice(0, 1))
+        board.reconnect()
+        assert board.link.boot_id == emu.boot_id != boot0
+        assert board.pulse_set(mask & ~out.applied, v=2.5, gate=1.2, width=1e-6) == int((mask & ~out.applied).sum())
+        assert np.array_equal(emu.counters.pulses, mask.astype(int))  # every device exactly once
+        board.close()
+    s = load(tmp_path / "s.h5")
+    try:
+        log = s.log["pulse_set"]
+        assert len(log) == 2
+        assert log.column("status")[0] == "BoardResetError" and log.column("status")[1] is None
+        assert np.array_equal(log.column("applied")[0].reshape(mask.shape), out.applied)
+        assert log.column("result")[0] == out.pulses
+        assert "reconnect" in s.log.ops()
+    finally:
+        s.close()
+
+
+def test_reboot_between_last_row_and_reply_confirms_every_row() -> None:
+    board = connect("mock://?preset=paper&seed=4&rows=32")
+    emu = emulator(board)
+    mask = _mask(board.shape)
+    emu.schedule_reset(after_rows=32)
+    with pytest.raises(memhw.BoardResetError) as info:
+        board.pulse_reset(mask, v=1.7, gate=5.0)
+    out = info.value.outcome
+    assert np.array_equal(out.applied, mask) and not out.uncertain.any()
+    assert np.array_equal(emu.counters.pulses, mask.astype(int))
+
+
+class _LosingTransport(InProcessTransport):
+    """Swallows the board's output while ``lose`` is set."""
+
+    lose = False
+
+    def _deliver(self, data: bytes) -> None:
+        if not self.lose:
+            super()._deliver(data)
+
+
+def test_request_retried_across_a_reboot_is_refused_not_executed_again() -> None:
+    emu = BoardEmulator(make_params("ideal"), seed=1)
+    t = _LosingTransport(emu)
+    board = Board(Link(t, timeout=0.05, retries=2), "test://")
+    mask = np.zeros(board.shape, bool)
+    mask[3, 4] = True
+    t.lose = True  # the reply (and its progress) is lost ...
+
+    def reboot_on_retry(data: bytes, _orig=emu.receive) -> None:
+        if emu.counters.executed.get("PULSE_SET"):
+            t.lose = False
+            if emu.counters.reboots == 0:
+                emu.reboot()  # ... and the board reboots before the host retries
+        _orig(data)
+
+    emu.receive = reboot_on_retry  # type: ignore[method-assign]
+    with pytest.raises(memhw.BoardResetError, match="BOOT_MISMATCH"):
+        board.pulse_set(mask)
+    assert emu.counters.pulses.sum() == 1 and emu.counters.executed["PULSE_SET"] == 1
+    assert emu.counters.boot_refusals == 1
+
+
+def test_requests_without_boot_id_are_still_served() -> None:
+    """Hosts older than 1.3 send boot id 0: never checked."""
+    emu = BoardEmulator(make_params("ideal"), seed=1)
+    replies: list[bytes] = []
+    emu.attach(replies.append, lambda: b"")
+    hello = fp.encode("HELLO", "request", {"host_major": 1, "host_minor": 2})
+    emu.receive(fp.encode_message(seq=1, opcode=1, payload=hello, max_payload=240))
+    emu.reboot()
+    emu.receive(fp.encode_message(seq=2, opcode=fp.SCHEMA.message("STATUS").opcode, payload=b"", max_payload=240))
+    emu.receive(fp.encode_message(seq=3, opcode=fp.SCHEMA.message("STATUS").opcode, payload=b"", max_payload=240,
+                                  boot_id=emu.boot_id ^ 0x8000))
+    asm = fp.MessageAssembler()
+    msgs = [m for f in fp.FrameDecoder().feed(b"".join(replies)) if (m := asm.add(f))]
+    assert [m.status for m in msgs] == [0, 0, fp.STATUS["BOOT_MISMATCH"]]
+
+
+def test_late_replies_are_never_taken_for_later_requests() -> None:
+    """Every reply delayed up to 0.12 s against a 0.05 s timeout: many retries,
+    replies arrive late and twice, and every call still gets its own answer."""
+    clean = connect("mock://?preset=ideal&seed=2&rows=8")
+    slow = connect("mock://?preset=ideal&seed=2&rows=8&faults=delay:0.12&fault_seed=1", retries=20)
+    try:
+        for b in (clean, slow):
+            m = np.zeros(b.shape, bool)
+            m[np.arange(8), np.arange(8)] = True
+            b.pulse_set(m, v=2.5, gate=np.linspace(0.8, 1.6, 64)[None, :].repeat(8, 0), width=1e-6)
+        for k in range(6):
+            rows = slice(k % 8, k % 8 + 1 + k % 3)
+            assert np.array_equal(slow.read_conductance(rows=rows), clean.read_conductance(rows=rows))
+            v = np.full(8, 0.05 * (k + 1))
+            assert np.array_equal(slow.vmm(v), clean.vmm(v))
+        st = slow.link.stats
+        assert st.retries > 0 and st.stale_dropped > 0
+        assert np.array_equal(emulator(slow).counters.pulses, emulator(clean).counters.pulses)
+    finally:
+        clean.close()
+        slow.close()
