@@ -96,6 +96,7 @@ class Schema:
     min_frame_payload: int
     reply_cache: int
     conductance_lsb: float
+    auto_gain: int
     flags: Mapping[str, int]
     flag_docs: Mapping[str, str]
     status: Mapping[str, int]
@@ -180,6 +181,7 @@ def load_schema(data: bytes) -> Schema:
         min_frame_payload=proto["min_frame_payload"],
         reply_cache=proto["reply_cache"],
         conductance_lsb=proto["conductance_lsb"],
+        auto_gain=proto["auto_gain"],
         flags=MappingProxyType({k: 1 << v["bit"] for k, v in doc["flags"].items()}),
         flag_docs=MappingProxyType({k: v.get("doc", "") for k, v in doc["flags"].items()}),
         status=MappingProxyType({s["name"]: s["code"] for s in doc["status"]}),

@@ -315,8 +315,13 @@ class Board:
         self._observers.remove(observer)
 
     def _notify(self, op: str, args: dict[str, Any], result: Any = None) -> None:
+        # an observer (e.g. a session on a full disk) must never turn an
+        # operation the board performed into an error, nor hide the real one
         for observer in self._observers:
-            observer(op, args, result)
+            try:
+                observer(op, args, result)
+            except Exception:  # noqa: BLE001
+                log.exception("observer %r failed while recording %s", observer, op)
 
     # ---------------------------------------------------------------- basics
     @property
@@ -380,15 +385,12 @@ class Board:
     def abort(self) -> None:
         """Ask the board to stop the running operation and ground all lines.
 
-        Safe to call from another thread (or a signal handler) while a long
-        operation is in flight; that operation then raises
-        :class:`~memhw.errors.OperationAborted`. When nothing is running it
-        grounds the lines.
+        Safe to call from another thread while a long operation is in flight;
+        that operation then raises :class:`~memhw.errors.OperationAborted`.
+        When nothing is running it grounds the lines. The request is sent
+        without waiting for its answer, which the link drops as stale.
         """
-        if self.link.busy:
-            self.link.send_only("ABORT")
-        else:
-            self.link.request("ABORT")
+        self.link.send_only("ABORT")
 
     def wait(self, seconds: float) -> float:
         """Let the board idle, every line grounded, for ``seconds`` (0..3600),

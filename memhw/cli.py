@@ -29,6 +29,16 @@ def _board(args: argparse.Namespace) -> Board:
     return connect(args.board, timeout=args.timeout)
 
 
+def _session(path: Path | None):
+    """A session file for ``--out`` (closed as complete, or as interrupted/error when
+    the block raises), or a no-op context without one."""
+    from contextlib import nullcontext
+
+    from .session import Session
+
+    return Session(path) if path is not None else nullcontext()
+
+
 def _summary(name: str, x: np.ndarray, unit: str, scale: float) -> str:
     x = np.asarray(x) / scale
     return (f"{name}: shape {x.shape}, min {x.min():.3f}, median {np.median(x):.3f}, "
@@ -92,7 +102,6 @@ def _parse_range(text: str) -> tuple[float, float]:
 
 def cmd_program(args: argparse.Namespace) -> int:
     from .programming import program
-    from .session import Session
     from .targets import load_targets
 
     if args.resume:
@@ -102,18 +111,13 @@ def cmd_program(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not args.force:
         raise MemhwError(f"--out {out} exists; pass --force to overwrite it or --resume to continue it")
-    with _board(args) as board:
+    with _board(args) as board, _session(out) as session:
         targets = load_targets(args.targets, board.shape, _parse_range(args.range), seed=args.seed)
-        session = Session(out) if out is not None else None
-        try:
-            if session is not None:
-                session.attach(board)
-                session.attrs["targets_source"] = args.targets
-            result = program(board, targets, tolerance=args.tolerance * 1e-6, algorithm=args.algorithm,
-                             on_board=args.on_board, progress=True, session=session)
-        finally:
-            if session is not None:
-                session.close()
+        if session is not None:
+            session.attach(board)
+            session.attrs["targets_source"] = args.targets
+        result = program(board, targets, tolerance=args.tolerance * 1e-6, algorithm=args.algorithm,
+                         on_board=args.on_board, progress=True, session=session)
         print(result)
         if args.plot:
             print(f"wrote {result.plot(args.plot)}")
@@ -154,9 +158,6 @@ def _resume(args: argparse.Namespace) -> int:
     print(f"resuming {path}: last run {was}; {int(done.sum())} of {int(mask.sum())} devices already converged, "
           f"{int(todo.sum())} to program")
     with _board(args) as board, Session(path, "a") as session:
-        previous = session.last_run("program")
-        if previous is not None and previous.status == "running":  # its process died
-            previous.close(status="interrupted", error="the process ended before closing the run")
         session.attach(board)
         if not todo.any():
             print("nothing left to program")
@@ -208,7 +209,6 @@ def cmd_mock_serve(args: argparse.Namespace) -> int:
 def cmd_lstm(args: argparse.Namespace) -> int:
     from .nn import experiments
     from .report import record_metrics
-    from .session import Session
 
     out = Path(args.out) if args.out else None
     if out is not None:
@@ -217,16 +217,11 @@ def cmd_lstm(args: argparse.Namespace) -> int:
     kwargs = {"epochs": args.epochs} if args.epochs else {}
     if args.mode == "insitu":
         kwargs["insitu"] = experiments.VARIANTS[args.variant]
-    with _board(args) as board:
-        session = Session(out / "session.h5") if out is not None else None
-        try:
-            if session is not None:
-                session.attach(board)
-            metrics = run(board, mode=args.mode, seed=args.seed, out=out, **kwargs)
-            record_metrics(session, f"lstm_{args.experiment}", metrics)
-        finally:
-            if session is not None:
-                session.close()
+    with _board(args) as board, _session(out / "session.h5" if out is not None else None) as session:
+        if session is not None:
+            session.attach(board)
+        metrics = run(board, mode=args.mode, seed=args.seed, out=out, **kwargs)
+        record_metrics(session, f"lstm_{args.experiment}", metrics)
     width = max(len(k) for k in metrics)
     for k, v in metrics.items():
         print(f"{k:>{width}}: {v:.4g}" if isinstance(v, float) else f"{k:>{width}}: {v}")
@@ -320,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted: lines grounded", file=sys.stderr)
+        print("interrupted", file=sys.stderr)
         return 130
     except (MemhwError, ValueError, OSError) as exc:
         print(f"memhw: error: {exc}", file=sys.stderr)

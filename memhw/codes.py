@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from firmware_protocol import SCHEMA
+
 from .info import BoardInfo
 
-AUTO_GAIN = 255
+AUTO_GAIN = SCHEMA.auto_gain
 
 
 GROUPS = ("ROWS", "COLS", "GATES")
@@ -55,10 +57,6 @@ class CodeConverter:
                 self._dac[g] = (np.asarray(d.gain, dtype=float), np.asarray(d.offset, dtype=float))
             self._tia_gain = np.asarray(calibration.tia_gain, dtype=float)
             self._tia_offset = np.asarray(calibration.tia_offset, dtype=float)
-
-    @property
-    def calibrated(self) -> bool:
-        return self.calibration is not None
 
     def _lsb(self, group: str) -> float:
         if group not in GROUPS:
@@ -108,10 +106,6 @@ class CodeConverter:
     def gate_codes(self, volts: np.ndarray) -> np.ndarray:
         """Gate volts -> DAC codes."""
         return np.rint(np.asarray(volts, dtype=float) / self.info.dac_gate_lsb).astype(np.int64)
-
-    def line_volts(self, codes: np.ndarray) -> np.ndarray:
-        """Row/column DAC codes -> nominal volts."""
-        return np.asarray(codes, dtype=float) * self.info.dac_line_lsb
 
     def width_codes(self, seconds: np.ndarray) -> np.ndarray:
         """Pulse widths in seconds -> width register codes (nearest)."""

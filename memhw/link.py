@@ -222,6 +222,8 @@ class Link:
                             progress(report)
                         continue
                     return msg
+                if time.monotonic() >= deadline:  # a stream of stale frames or garbage must not keep us here
+                    return None
 
     def reset(self) -> None:
         """Forget the decoder, reassembly and boot-id state (before a new handshake);

@@ -59,37 +59,35 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from . import sweeps
 
-    session = _session(args.out)
-    try:
-        with _connect(args) as board:
-            kw: dict[str, Any] = {"session": session}
-            if args.kind == "gate":
-                res = sweeps.gate_sweep(board, **kw)
-                slope, icpt = res.fit()
-                print(f"gate sweep: slope {slope * 1e6:.1f} uS/V, intercept {icpt * 1e6:.1f} uS (0.7-1.6 V)")
-            elif args.kind == "reset":
-                res = sweeps.reset_sweep(board, **kw)
-                for a, f in zip(res.amplitudes, res.removed):
-                    print(f"  RESET {a:.2f} V removes {f * 100:5.1f} %")
-            elif args.kind == "iv":
-                res = sweeps.iv_sweep(board, v_max=args.v_max, **kw)
-                for (r, c), g in zip(res.devices, res.conductance):
-                    print(f"  device ({r}, {c}): {g * 1e6:.2f} uS")
-            elif args.kind == "noise":
-                res = sweeps.read_noise(board, args.reads, **kw)
-                print("  " + ", ".join(f"{k} {v:.4g}" for k, v in res.summary().items()))
-            else:
-                res = sweeps.retention(board, **kw)
-                import numpy as np
+    with _connect(args) as board, (_session(args.out) or nullcontext()) as session:
+        kw: dict[str, Any] = {"session": session}
+        if args.kind == "gate":
+            res = sweeps.gate_sweep(board, **kw)
+            slope, icpt = res.fit()
+            print(f"gate sweep: slope {slope * 1e6:.1f} uS/V, intercept {icpt * 1e6:.1f} uS (0.7-1.6 V)")
+        elif args.kind == "reset":
+            res = sweeps.reset_sweep(board, **kw)
+            for a, f in zip(res.amplitudes, res.removed):
+                print(f"  RESET {a:.2f} V removes {f * 100:5.1f} %")
+        elif args.kind == "iv":
+            res = sweeps.iv_sweep(board, v_max=args.v_max, **kw)
+            for (r, c), g in zip(res.devices, res.conductance):
+                print(f"  device ({r}, {c}): {g * 1e6:.2f} uS")
+        elif args.kind == "noise":
+            res = sweeps.read_noise(board, args.reads, **kw)
+            print("  " + ", ".join(f"{k} {v:.4g}" for k, v in res.summary().items()))
+        else:
+            res = sweeps.retention(board, **kw)
+            import numpy as np
 
-                for t, d in zip(res.times, res.drift.reshape(len(res.times), -1)):
-                    print(f"  t = {t:8.1f} s: mean drift {np.nanmean(d) * 1e6:+.3f} uS")
-    finally:
-        if session is not None:
-            session.close()
-            print(f"recorded in {args.out}")
+            for t, d in zip(res.times, res.drift.reshape(len(res.times), -1)):
+                print(f"  t = {t:8.1f} s: mean drift {np.nanmean(d) * 1e6:+.3f} uS")
+    if args.out:
+        print(f"recorded in {args.out}")
     if args.plot:
         print(f"plot: {res.plot(args.plot)}")
     return 0

@@ -31,7 +31,7 @@ import numpy as np
 import firmware_protocol as fp
 from firmware_protocol.framing import PROGRESS, REPLY, WANT_PROGRESS
 
-from ..transport.faulty import FaultSpec, FrameFaults
+from ..faults import FaultSpec, FrameFaults
 from ..algorithms.tuning import TUNERS, Plan, TuningConfig, estimate_read_sigma, run_tuning, verify_average
 from .chip import Chip
 from .params import MockParams, make_params
@@ -46,7 +46,9 @@ ST = fp.STATUS
 _ABORT_OP = fp.SCHEMA.message("ABORT").opcode
 _HELLO_OP = fp.SCHEMA.message("HELLO").opcode
 _GROUPS = fp.SCHEMA.enums["LineGroup"]
-AUTO_GAIN = 255
+AUTO_GAIN = fp.SCHEMA.auto_gain
+#: row vectors per vectorised chip read when averaging (bounds the memory of one call)
+_SAMPLES_PER_CALL = 4096
 #: seconds of host silence after which the watchdog grounds applied DC levels
 WATCHDOG_DEFAULT = 10.0
 
@@ -156,7 +158,6 @@ class BoardEmulator:
         self._levels = {g: np.zeros(self.cols if g else self.rows, dtype=np.int64) for g in _GROUPS.values()}
         # lines not driven by their DAC are switched to ground (exactly 0 V)
         self._driven = {g: np.zeros(self.cols if g else self.rows, dtype=bool) for g in _GROUPS.values()}
-        self._floating = False
         self._gate_on_code = round(p.gate_read / p.dac_gate_lsb)
         self._decoder = fp.FrameDecoder()
         self._assembler = fp.MessageAssembler(max_message=p.max_message)
@@ -523,7 +524,6 @@ class BoardEmulator:
             raise Refused("LIMIT", f"level outside the board's limit of {limit} codes")
         levels[:] = new
         driven |= selected
-        self._floating = False
         return {}
 
     def _read_currents(self, v: dict, req: fp.Message) -> dict:
@@ -545,13 +545,15 @@ class BoardEmulator:
         gates fully on; return rounded mean codes (n, cols) and gains used."""
         gates_v = self.periphery.gate_volts(np.full(self.cols, self._gate_on_code))
         n = len(row_volts)
-        # every sample is a fresh read (noise), all computed in one vectorised call
-        currents = self.chip.currents(np.tile(row_volts, (average, 1)), None, gates_v)
-        codes, g = self._measure(currents[:n], gains)
-        if average > 1:  # further samples at the gains chosen on the first one
+        codes, g = self._measure(self.chip.currents(row_volts, None, gates_v), gains)
+        if average > 1:  # further samples (each a fresh read) at the gains chosen on the first one
             g_full = np.broadcast_to(g.reshape(-1, self.cols), (n, self.cols))
-            rest = self.periphery.adc_codes(currents[n:], np.tile(g_full, (average - 1, 1)))
-            total = codes.astype(np.int64) + rest.reshape(average - 1, n, self.cols).sum(axis=0)
+            total = codes.astype(np.int64)
+            per_call = max(1, _SAMPLES_PER_CALL // n)  # vectorised, in bounded chunks
+            for done in range(1, average, per_call):
+                k = min(per_call, average - done)
+                currents = self.chip.currents(np.tile(row_volts, (k, 1)), None, gates_v)
+                total += self.periphery.adc_codes(currents, np.tile(g_full, (k, 1))).reshape(k, n, self.cols).sum(0)
             codes = np.rint(total / average).astype(np.int64)
         self._tick(len(row_volts) * average * self.params.sample_time)
         return codes, g
@@ -769,11 +771,12 @@ class BoardEmulator:
         return self._pulse_batch(v, req, "reset")
 
     def _ground(self, mode: int) -> None:
+        """Ground (0) or float (1) every line. The model does not tell the two apart:
+        a floating line carries no current, as a grounded one at 0 V does not."""
         for levels in self._levels.values():
             levels[:] = 0
         for driven in self._driven.values():
             driven[:] = False
-        self._floating = bool(mode)
 
     def _ground_all(self, v: dict, req: fp.Message) -> dict:
         if v["mode"] not in (0, 1):

@@ -74,6 +74,21 @@ def _validate(board: Board, targets: Any, mask: Any, tolerance: float) -> tuple[
     return t, m
 
 
+def _check_config(cfg: TuningConfig, lim: Any) -> None:
+    """Every voltage and width the loop may use, against the limits in force,
+    before anything is sent."""
+    checks = [("set_v", cfg.set_v, lim.v_set), ("gate_min", cfg.gate_min, cfg.gate_max),
+              ("gate_max", cfg.gate_max, lim.v_gate), ("reset_v_min", cfg.reset_v_min, cfg.reset_v_max),
+              ("reset_v_max", cfg.reset_v_max, lim.v_reset), ("reset_gate", cfg.reset_gate, lim.v_gate)]
+    for name, value, hi in checks:
+        if not 0 < value <= hi:
+            raise LimitError(f"tuning {name} = {value:g} V is outside (0, {hi:g}] V (the limits in force)")
+    for name in ("set_width", "reset_width", "reset_width_min"):
+        w = getattr(cfg, name)
+        if not lim.width_min - 1e-12 <= w <= lim.width_max:
+            raise LimitError(f"tuning {name} = {w:g} s is outside [{lim.width_min:g}, {lim.width_max:g}] s")
+
+
 def program(
     board: Board,
     targets: Any,
@@ -133,9 +148,10 @@ def program(
     t, m = _validate(board, targets, mask, tolerance)
     base = config or DEFAULTS[algorithm]
     cfg = TuningConfig(**{**base.__dict__, "tolerance": float(tolerance)})
-    lim = board.info.limits
-    if cfg.gate_max > lim.v_gate or cfg.set_v > lim.v_set or cfg.reset_v_max > lim.v_reset:
-        raise LimitError("tuning voltages exceed the board's limits")
+    _check_config(cfg, board.limits)
+    if on_board and (t[m] > 0xFFFF * fp.SCHEMA.conductance_lsb).any():
+        raise LimitError(f"on-board targets must be below {0xFFFF * fp.SCHEMA.conductance_lsb * 1e6:.2f} uS "
+                         "(the PROGRAM message's conductance range)")
     gate_prior = _prior_curve(prior)
     stats = board.link.stats
     trips0, bytes0, t0 = stats.round_trips, stats.bytes_total, time.perf_counter()
@@ -201,9 +217,11 @@ def _program_on_host(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningConf
                      block: slice, average: int | None, relax_delay: float, gate_prior, reporter, run) -> dict:
     shape = board.shape
 
+    v_read = min(0.2, board.limits.v_read)  # DOMAIN.md §1 read voltage, or lower if limited
+
     def read(avg: int) -> np.ndarray:
         g = np.full(shape, np.nan)
-        g[block] = board.read_conductance(average=avg, rows=block)
+        g[block] = board.read_conductance(v_read=v_read, average=avg, rows=block)
         return g
 
     sigma_rel = estimate_read_sigma(read(1)[m], read(1)[m])

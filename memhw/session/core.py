@@ -486,6 +486,9 @@ class Session:
             raise
         self.attrs.update(complete=False, status="open", opened_time=_now())
         self._commit()
+        for run in list(self._runs.values()):  # left running by a process that died
+            if run.status == "running":
+                run.close(status="interrupted", error="its process ended without closing it")
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Session":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Protocol
 
-from ..errors import Disconnected
+from ..errors import Disconnected, TransportError
 from .base import Transport
 
 
@@ -39,7 +39,7 @@ class InProcessTransport(Transport):
         self._rx = bytearray()
         self._rx_ready = threading.Condition()
         self._pending = bytearray()
-        self._pending_lock = threading.Lock()
+        self._pending_lock = threading.RLock()  # re-entrant: a write may come from a signal handler
         self._busy = threading.Lock()
         self._closed = False
         peer.attach(self._deliver, self._poll)
@@ -51,9 +51,9 @@ class InProcessTransport(Transport):
 
     def _poll(self) -> bytes:
         with self._pending_lock:
-            data = bytes(self._pending)
-            self._pending.clear()
-        return data
+            # swap, not copy-then-clear: bytes a signal handler queues meanwhile are never lost
+            data, self._pending = self._pending, bytearray()
+        return bytes(data)
 
     def write(self, data: bytes) -> None:
         if self._closed:
@@ -71,6 +71,8 @@ class InProcessTransport(Transport):
                 with self._pending_lock:
                     self._pending.clear()
                 raise Disconnected(f"{self.url}: peer went away ({exc})") from None
+            except Exception as exc:  # a fault in the peer itself: still a transport failure to the host
+                raise TransportError(f"{self.url}: the in-process peer failed: {type(exc).__name__}: {exc}") from exc
             finally:
                 self._busy.release()
             with self._pending_lock:
@@ -89,6 +91,8 @@ class InProcessTransport(Transport):
 
     def close(self) -> None:
         self._closed = True
+        with self._rx_ready:
+            self._rx_ready.notify_all()
 
     def reopen(self) -> None:
         """Connect to the same peer again with empty buffers (the peer keeps its state)."""

@@ -19,7 +19,7 @@ def test_info_describes_the_board(board: memhw.Board) -> None:
     assert info.rows > 0 and info.cols > 0 and board.shape == (info.rows, info.cols)
     assert len(info.tia_gains) >= 1 and all(g > 0 for g in info.tia_gains)
     lim = info.limits
-    assert 0 < lim.v_read <= lim.v_set and 0 < lim.v_reset and 0 < lim.v_gate
+    assert 0 < lim.v_read and 0 < lim.v_set and 0 < lim.v_reset and 0 < lim.v_gate
     assert 0 < lim.width_min < lim.width_max
     assert info.max_frame >= 240 and info.serial
 
