@@ -127,6 +127,25 @@ class CodeConverter:
         cols = np.broadcast_to(np.arange(self.info.cols), volts.shape)
         return -(volts - self._tia_offset[cols, g]) / (self._tia[g] * self._tia_gain[cols, g])
 
+    def board_reading(self, g: np.ndarray, v_read: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+        """How the board's own (nominal) conversion sees conductances: ``a, b`` such that
+        a device of true conductance ``g`` (rows, cols) reads ``a * g + b`` when the
+        board drives its row at the nominal code of ``v_read`` and auto-ranges.
+
+        Used to hand the board targets in its own terms when it runs a loop itself
+        (on-board PROGRAM) and to bring its results back. Identity without calibration.
+        """
+        g = np.asarray(g, dtype=float)
+        rows, cols = np.indices(g.shape)
+        code = np.rint(v_read / self.info.dac_line_lsb)
+        v_nominal = code * self.info.dac_line_lsb
+        v_true = self.dac_volts("ROWS", np.full(g.shape, code), channels=rows)
+        full_scale = 0.9 * 2 ** (self.info.adc_bits - 1) * self.info.adc_lsb
+        fits = np.abs(g * v_true)[..., None] * self._tia <= full_scale  # the board's auto-range choice
+        gain = np.where(fits.any(-1), self._tia.size - 1 - np.argmax(fits[..., ::-1], axis=-1), 0)
+        k, offset = self._tia_gain[cols, gain], self._tia_offset[cols, gain]
+        return v_true * k / v_nominal, -offset / (self._tia[gain] * v_nominal)
+
     def nominal_currents(self, codes: np.ndarray, gains: np.ndarray, average: int = 1) -> np.ndarray:
         """As :meth:`currents` with the nominal transfer function (for calibration fits)."""
         volts = np.asarray(codes, dtype=float) * (self.info.adc_lsb / average)

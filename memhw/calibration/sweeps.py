@@ -254,20 +254,20 @@ def iv_sweep(board: Any, devices: Any = None, *, v_max: float = 0.3, n: int = 21
     v = np.linspace(-v_max, v_max, n)
     current = np.empty((len(dev), n))
     rows = np.unique(dev[:, 0])
-    step = 0
-    for r in rows:
-        mask = np.zeros(R, bool)
-        mask[r] = True
+    try:
+        for step, r in enumerate(rows, start=1):
+            mask = np.zeros(R, bool)
+            mask[r] = True
+            board.ground_all()
+            board.apply(gates=gate)
+            sel = dev[:, 0] == r
+            for j, vj in enumerate(v):
+                board.apply(rows=float(vj), row_mask=mask)
+                current[sel, j] = board.read_currents(average=average)[dev[sel, 1]]
+            if progress is not None:
+                progress(step, len(rows))
+    finally:  # never leave a row and the gates driven, also when interrupted
         board.ground_all()
-        board.apply(gates=gate)
-        sel = dev[:, 0] == r
-        for j, vj in enumerate(v):
-            board.apply(rows=float(vj), row_mask=mask)
-            current[sel, j] = board.read_currents(average=average)[dev[sel, 1]]
-        step += 1
-        if progress is not None:
-            progress(step, len(rows))
-    board.ground_all()
     params = dict(v_max=v_max, n=n, gate=gate, average=average)
     res = IVResult(v, current, dev, params)
     _record(session, "iv", params, {"v": (v, "V"), "current": (current, "A"), "devices": (dev, "1"),

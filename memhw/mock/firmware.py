@@ -733,15 +733,26 @@ class BoardEmulator:
         tuner = TUNERS[names[int(v["algorithm"])]](targets, mask, config, sigma_meas=sigma)
 
         def apply(plan: Plan) -> None:
-            for kind, m, amp, gate, w in (("set", plan.set_mask, plan.set_v, plan.set_gate, plan.set_width),
-                                          ("reset", plan.reset_mask, plan.reset_v, plan.reset_gate, plan.reset_width)):
+            batches = (("set", plan.set_mask, plan.set_v, plan.set_gate, plan.set_width, tuner.set_pulses),
+                       ("reset", plan.reset_mask, plan.reset_v, plan.reset_gate, plan.reset_width, tuner.reset_pulses))
+            for i, (kind, m, amp, gate, w, _) in enumerate(batches):
                 m = m[rows]
-                if m.any():
-                    amp_c = np.where(m, np.rint(np.broadcast_to(amp, mask.shape)[rows] / p.dac_line_lsb), 0)
-                    gate_c = np.rint(np.broadcast_to(gate, mask.shape)[rows] / p.dac_gate_lsb)
-                    w_c = np.rint((np.broadcast_to(w, mask.shape)[rows] - p.width_offset) / p.width_lsb)
-                    w_c = np.clip(w_c, 0, p.width_max_code).astype(np.int64)
+                if not m.any():
+                    continue
+                amp_c = np.where(m, np.rint(np.broadcast_to(amp, mask.shape)[rows] / p.dac_line_lsb), 0)
+                gate_c = np.rint(np.broadcast_to(gate, mask.shape)[rows] / p.dac_gate_lsb)
+                w_c = np.rint((np.broadcast_to(w, mask.shape)[rows] - p.width_offset) / p.width_lsb)
+                w_c = np.clip(w_c, 0, p.width_max_code).astype(np.int64)
+                try:
                     self._apply_rows(kind, start, m, amp_c.astype(np.int64), gate_c.astype(np.int64), w_c)
+                except Aborted as exc:
+                    # the planner counted the whole round; take back what was never applied
+                    cut = start + int(exc.reply["rows_done"])
+                    batch_mask, counts = batches[i][1], batches[i][5]
+                    counts[cut:] -= batch_mask[cut:]
+                    for _, later_mask, *_unused, later_counts in batches[i + 1:]:
+                        later_counts -= later_mask
+                    raise
 
         def on_round(t, g) -> None:
             if req.flags & WANT_PROGRESS:

@@ -38,6 +38,8 @@ DEFAULTS = {
     "baseline": TuningConfig(max_pulses=200, max_rounds=200, patience=200, gate_min=0.5, gate_max=1.4, reset_v_max=1.5,
                              reset_v_min=0.3, set_v=3.0),
 }
+#: read voltage of the on-board loop's verify reads (PROTOCOL.md, PROGRAM)
+ON_BOARD_READ_VOLTAGE = 0.2
 #: largest target accepted at all (beyond any 1T1R device of this kind, DOMAIN.md §2.7)
 G_TARGET_MAX = 1e-3
 
@@ -272,12 +274,17 @@ def _program_on_board(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningCon
     if average is None:
         average = 1 if algorithm == "baseline" else 0  # 0: the board decides from its read noise
     sub = m[block]
+    # the board verifies with its nominal conversions: give it the targets as it
+    # will read them, and bring its readings back through the calibration
+    a, b = board.codes.board_reading(t, ON_BOARD_READ_VOLTAGE)
+    t_board = a * t + b
+    tol_board = cfg.tolerance * float(np.min(a[m]))
     fields = {
         "algorithm": fp.SCHEMA.enums["TuningAlgorithm"][algorithm.upper()],
         "row_start": block.start, "row_count": block.stop - block.start,
         "mask": np.packbits(sub.reshape(-1), bitorder="little"),
-        "targets": np.clip(np.rint(t[block][sub] / lsb), 0, 0xFFFF),
-        "tolerance": max(1, round(cfg.tolerance / lsb)), "verify_average": int(average),
+        "targets": np.clip(np.rint(t_board[block][sub] / lsb), 0, 0xFFFF),
+        "tolerance": max(1, round(tol_board / lsb)), "verify_average": int(average),
         "max_pulses": cfg.max_pulses, "max_rounds": cfg.max_rounds,
         "set_v": int(codes.line_codes(cfg.set_v)), "set_width": int(codes.width_codes(cfg.set_width)),
         "gate_min": int(codes.gate_codes(cfg.gate_min)), "gate_max": int(codes.gate_codes(cfg.gate_max)),
@@ -299,7 +306,7 @@ def _program_on_board(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningCon
         view[sub] = values
         return full
 
-    achieved = place(r["achieved"] * lsb, np.nan, float)
+    achieved = (place(r["achieved"] * lsb, np.nan, float) - b) / a
     reasons = place(r["reasons"], Reason.NOT_SELECTED, np.int8)
     return {
         "achieved": achieved, "converged": reasons == Reason.CONVERGED,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from typing import Any, Iterable
 
 import h5py
@@ -99,17 +100,31 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
     if not os.path.exists(path):
         raise SessionFileError(f"{path}: no such session file")
     try:
-        return h5py.File(path, "r")
+        # no file lock: a reader must never stop the writer of a running session
+        return h5py.File(path, "r", locking=False)
     except OSError as exc:
         first = exc
     if "already open for write" in str(first):
         try:
-            return h5py.File(path, "r", swmr=True)
+            return h5py.File(path, "r", swmr=True, locking=False)
         except OSError as exc:
             raise SessionFileError(
                 f"{path}: the writing process stopped while changing the file's structure ({exc}); "
                 "`h5clear -s FILE` (hdf5-tools) clears the flag, the data may still be readable") from None
     raise SessionFileError(f"{path}: not a readable HDF5 file ({first})") from None
+
+
+def _reopen_for_writing(path: str, patience: float = 5.0) -> h5py.File:
+    """Reopen our own file read-write; a reader that opened it meanwhile (with
+    HDF5 file locking) makes that fail for a moment, so try again briefly."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return h5py.File(path, "r+", libver="latest")
+        except OSError as exc:
+            if "lock" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def repair_copy(path: str) -> None:
@@ -225,7 +240,7 @@ class Store:
             return
         if structural and self.swmr:
             self.f.close()
-            self.f = h5py.File(self.path, "r+", libver="latest")
+            self.f = _reopen_for_writing(self.path)
             self.swmr = False
         if structural:
             self._make_structure()

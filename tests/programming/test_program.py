@@ -130,3 +130,54 @@ def test_forming_electroforms_unformed_devices() -> None:
         v = result.voltage[result.formed]
         assert v.min() >= 2.5 and v.max() <= board.info.limits.v_set
         assert "formed" in str(result)
+
+
+def test_on_board_program_reports_progress_and_is_abortable() -> None:
+    import threading
+
+    from memhw.board import Board
+    from memhw.link import Link
+    from memhw.mock.firmware import BoardEmulator
+    from memhw.mock.params import make_params
+    from memhw.transport import InProcessTransport
+
+    emu = BoardEmulator(make_params("paper", rows=16), seed=2, pace=50.0)  # slowed: rounds take real time
+    board = Board(Link(InProcessTransport(emu), timeout=10.0), "test://")
+    t = np.random.default_rng(2).uniform(LO, HI, board.shape)
+
+    def abort_after_two_rounds() -> None:
+        while emu.counters.executed.get("PROGRAM", 0) == 0 and emu.counters.pulses.sum() < 2 * t.size:
+            threading.Event().wait(0.002)
+        board.abort()
+
+    killer = threading.Thread(target=abort_after_two_rounds)
+    killer.start()
+    with pytest.raises(memhw.OperationAborted) as err:
+        program(board, t, tolerance=2e-6, on_board=True)
+    killer.join()
+    reply = err.value.reply
+    assert 1 <= reply["rounds"] < 60
+    pulses = reply["set_pulses"].astype(int) + reply["reset_pulses"]
+    assert pulses.sum() == emu.counters.pulses.sum()  # the reply accounts for every pulse applied
+    assert not any(levels.any() for levels in emu.levels.values())
+    assert board.status()["busy"] == 0
+
+
+def test_same_seed_same_results_in_process_and_over_a_pty() -> None:
+    from memhw.mock.firmware import BoardEmulator
+    from memhw.mock.params import make_params
+    from memhw.mock.server import EmulatorServer
+
+    def session(address: str) -> tuple[np.ndarray, np.ndarray]:
+        with memhw.connect(address, timeout=5.0) as board:
+            mask = np.zeros(board.shape, bool)
+            mask[:8] = True
+            board.pulse_set(mask, v=2.5, gate=np.linspace(0.7, 1.6, board.shape[1]), width=1e-6)
+            board.pulse_reset(mask[::-1], v=1.2, gate=5.0, width=1e-6)
+            return board.read_conductance(average=2), board.vmm(np.full((3, board.shape[0]), 0.1))
+
+    local = session("mock://?preset=paper&seed=9")
+    with EmulatorServer.pty(BoardEmulator(make_params("paper"), seed=9)) as server:
+        remote = session(server.address)
+    for a, b in zip(local, remote):
+        np.testing.assert_array_equal(a, b)
