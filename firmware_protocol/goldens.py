@@ -37,7 +37,7 @@ import numpy as np
 from cobs import cobs
 
 from .codec import decode, encode
-from .framing import HEADER, MORE, PROGRESS, REPLY, WANT_PROGRESS, encode_frame
+from .framing import HEADER, MORE, PROGRESS, REPLY, WANT_PROGRESS, Frame, encode_frame
 from .generated import write_or_check
 from .schema import SCHEMA
 
@@ -70,18 +70,10 @@ _ST = SCHEMA.status
 
 
 @dataclass(frozen=True)
-class FrameRecord:
-    """A frame a decoder must emit: header fields, payload and its encoding."""
+class FrameRecord(Frame):
+    """A frame a decoder must emit: a :class:`~firmware_protocol.framing.Frame` and its encoding."""
 
-    version: int
-    flags: int
-    seq: int
-    opcode: int
-    status: int
-    boot_id: int
-    chunk: int
-    payload: bytes
-    wire: bytes
+    wire: bytes = b""
 
     def to_json(self) -> dict[str, Any]:
         """The frame as a JSON object (bytes as hex)."""

@@ -146,8 +146,9 @@ def _resume(args: argparse.Namespace) -> int:
             reasons = run.read("reasons")
         elif "round_reasons" in names and len(run.read("round_reasons")):
             reasons = run.read("round_reasons")[-1]  # interrupted: the last flushed round
-        else:
+        else:  # e.g. an on-board run: the board reports only at the end
             reasons = np.zeros(targets.shape, np.int8)
+            print(f"{path}: the interrupted run recorded no per-round state; programming every device again")
         done = mask & (reasons == Reason.CONVERGED)
         tolerance = float(run.attrs["tolerance"])
         algorithm = str(run.attrs.get("algorithm", "adaptive"))
