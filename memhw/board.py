@@ -27,7 +27,6 @@ import firmware_protocol as fp
 from .codes import CodeConverter
 from .errors import (
     BoardError,
-    BoardResetError,
     LimitError,
     MemhwError,
     OperationAborted,

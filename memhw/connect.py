@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .board import Board
 from .calibration.files import apply_calibration
-from .errors import AddressError, MemhwError, TransportError
+from .errors import AddressError, TransportError
 from .link import Link
 from .transport import FaultSpec, FaultyTransport, InProcessTransport, SerialTransport, Transport, VisaTransport
 

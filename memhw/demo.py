@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 
 from .connect import connect
 from .report import record_metrics, report

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import firmware_protocol as fp
-from firmware_protocol.framing import PROGRESS, WANT_PROGRESS
+from firmware_protocol.framing import WANT_PROGRESS
 
 from .errors import BoardError, BoardResetError, LinkTimeout, OperationAborted, ProtocolError
 from .transport import Transport

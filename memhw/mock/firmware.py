@@ -571,8 +571,7 @@ class BoardEmulator:
 
     def _read_map(self, v: dict, req: fp.Message) -> dict:
         start, count, avg, vr = int(v["row_start"]), int(v["row_count"]), int(v["average"]), int(v["v_read"])
-        if start + count > self.rows:
-            raise Refused("LIMIT", f"rows {start}..{start + count - 1} outside 0..{self.rows - 1}")
+        self._check_rows(start, count)
         if avg < 1:
             raise Refused("BAD_PAYLOAD", "average must be >= 1")
         if abs(vr) > self._active["read"]:
@@ -597,11 +596,13 @@ class BoardEmulator:
         tia = np.asarray(p.tia_gains)[g.reshape(count, self.cols)]
         return (-codes * p.adc_lsb / tia) / (v_code * p.dac_line_lsb)
 
-    def _pulse_batch(self, v: dict, req: fp.Message, kind: str) -> dict:
-        p = self.params
-        start, count = int(v["row_start"]), int(v["row_count"])
+    def _check_rows(self, start: int, count: int) -> None:
         if start + count > self.rows:
             raise Refused("LIMIT", f"rows {start}..{start + count - 1} outside 0..{self.rows - 1}")
+
+    def _pulse_batch(self, v: dict, req: fp.Message, kind: str) -> dict:
+        start, count = int(v["row_start"]), int(v["row_count"])
+        self._check_rows(start, count)
         mask = _unpack_mask(v["mask"], count * self.cols).reshape(count, self.cols)
         n_sel = int(mask.sum())
         per_device = {}
@@ -684,8 +685,7 @@ class BoardEmulator:
     def _program(self, v: dict, req: fp.Message) -> dict:
         p, lsb = self.params, fp.SCHEMA.conductance_lsb
         start, count = int(v["row_start"]), int(v["row_count"])
-        if start + count > self.rows:
-            raise Refused("LIMIT", f"rows {start}..{start + count - 1} outside 0..{self.rows - 1}")
+        self._check_rows(start, count)
         algorithms = fp.SCHEMA.enums["TuningAlgorithm"]
         names = {code: name.lower() for name, code in algorithms.items()}
         if v["algorithm"] not in names:

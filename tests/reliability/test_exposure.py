@@ -6,10 +6,8 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 
 import memhw
 from memhw.cli import main
