@@ -52,7 +52,7 @@ class Frame:
     seq: int
     opcode: int
     status: int
-    boot_id: int
+    session: int
     chunk: int
     payload: bytes
 
@@ -66,7 +66,7 @@ class Message:
     seq: int
     opcode: int
     status: int
-    boot_id: int
+    session: int
     payload: bytes
     frames: int = 1
 
@@ -81,7 +81,7 @@ class Message:
 
 def encode_frame(
     *, seq: int, opcode: int, payload: bytes = b"", flags: int = 0, status: int = 0,
-    boot_id: int = 0, chunk: int = 0, version: int = SCHEMA.major,
+    session: int = 0, chunk: int = 0, version: int = SCHEMA.major,
 ) -> bytes:
     """Encode one frame, including the trailing 0x00 delimiter.
 
@@ -91,7 +91,7 @@ def encode_frame(
         A header value does not fit its field or the payload exceeds 65535 bytes.
     """
     try:
-        head = HEADER.pack(version, flags, seq, opcode, status, boot_id, chunk, len(payload))
+        head = HEADER.pack(version, flags, seq, opcode, status, session, chunk, len(payload))
     except struct.error as exc:
         raise ProtocolError(f"header value out of range: {exc}") from None
     body = head + payload
@@ -100,7 +100,7 @@ def encode_frame(
 
 def encode_message(
     *, seq: int, opcode: int, payload: bytes, max_payload: int, flags: int = 0,
-    status: int = 0, boot_id: int = 0, version: int = SCHEMA.major,
+    status: int = 0, session: int = 0, version: int = SCHEMA.major,
 ) -> bytes:
     """Encode a message as one or more frames of at most ``max_payload`` bytes.
 
@@ -110,7 +110,7 @@ def encode_message(
         raise ProtocolError(f"max_payload {max_payload} outside 1..{MAX_FRAME_PAYLOAD}")
     if len(payload) <= max_payload:
         return encode_frame(seq=seq, opcode=opcode, payload=payload, flags=flags,
-                            status=status, boot_id=boot_id, version=version)
+                            status=status, session=session, version=version)
     n = (len(payload) + max_payload - 1) // max_payload
     if n > 0xFFFF:
         raise ProtocolError(f"message of {len(payload)} bytes needs {n} chunks (> 65535)")
@@ -120,7 +120,7 @@ def encode_message(
         part = bytes(view[i * max_payload : (i + 1) * max_payload])
         f = flags | (MORE if i < n - 1 else 0)
         out.append(encode_frame(seq=seq, opcode=opcode, payload=part, flags=f, status=status,
-                                boot_id=boot_id, chunk=i, version=version))
+                                session=session, chunk=i, version=version))
     return b"".join(out)
 
 
@@ -212,11 +212,11 @@ class FrameDecoder:
         if zlib.crc32(memoryview(body)[: -_CRC.size]) != crc:
             self._drop("CRC mismatch")
             return None
-        version, flags, seq, opcode, status, boot_id, chunk, length = HEADER.unpack_from(body)
+        version, flags, seq, opcode, status, session, chunk, length = HEADER.unpack_from(body)
         if length != len(body) - HEADER.size - _CRC.size:
             self._drop("length field disagrees with frame size")
             return None
-        return Frame(version, flags, seq, opcode, status, boot_id, chunk, body[HEADER.size : -_CRC.size])
+        return Frame(version, flags, seq, opcode, status, session, chunk, body[HEADER.size : -_CRC.size])
 
 
 @dataclass
@@ -279,7 +279,7 @@ class MessageAssembler:
         assert first is not None
         payload = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
         msg = Message(first.version, first.flags & ~MORE, first.seq, first.opcode, first.status,
-                      first.boot_id, payload, len(self._parts))
+                      first.session, payload, len(self._parts))
         self._first, self._parts, self._size = None, [], 0
         return msg
 

@@ -18,7 +18,7 @@ Two files are written to ``vectors/``, both deterministic:
 
         decoder_buffer <bytes>
         vector <name> <frames> <drops> <drop_reason> <wire hex>
-        frame <version> <flags> <seq> <opcode> <status> <boot_id> <chunk> <length> <payload hex or -> <wire hex>
+        frame <version> <flags> <seq> <opcode> <status> <session> <chunk> <length> <payload hex or -> <wire hex>
 
     Each ``vector`` line is followed by its ``frame`` lines; header fields are
     hex; lines starting with ``#`` are comments.
@@ -65,7 +65,7 @@ DECODER_BUFFER = _MAX_BODY + _MAX_BODY // 254 + 1
 DROP_REASONS = ("none", "overflow", "bad_cobs", "short", "bad_crc", "bad_length")
 
 _COMMAND = "python -m firmware_protocol.goldens"
-_BOOT_ID = 0x5A17
+_SESSION = 0x5A17
 _ST = SCHEMA.status
 
 
@@ -77,13 +77,13 @@ class FrameRecord(Frame):
 
     def to_json(self) -> dict[str, Any]:
         """The frame as a JSON object (bytes as hex)."""
-        head = {k: getattr(self, k) for k in ("version", "flags", "seq", "opcode", "status", "boot_id", "chunk")}
+        head = {k: getattr(self, k) for k in ("version", "flags", "seq", "opcode", "status", "session", "chunk")}
         return {**head, "length": len(self.payload), "payload": self.payload.hex(), "wire": self.wire.hex()}
 
     def to_text(self) -> str:
         """The frame as a ``frame`` line of ``vectors.txt``."""
         head = (f"{self.version:02x} {self.flags:02x} {self.seq:04x} {self.opcode:02x} {self.status:02x} "
-                f"{self.boot_id:04x} {self.chunk:04x} {len(self.payload):04x}")
+                f"{self.session:04x} {self.chunk:04x} {len(self.payload):04x}")
         return f"frame {head} {self.payload.hex() or '-'} {self.wire.hex()}"
 
 
@@ -141,7 +141,8 @@ def _message(name: str, kind: str, values: Mapping[str, Any], *, seq: int, flags
     name : str
         Message name.
     kind : {"request", "reply", "progress", "error"}
-        Payload layout; all but requests are sent with the board's boot id and ``REPLY``.
+        Payload layout; all but requests are sent with ``REPLY``. Every frame carries the
+        session id, but for a HELLO request (0).
     values : mapping
         Field values.
     seq, flags, status : int
@@ -155,14 +156,14 @@ def _message(name: str, kind: str, values: Mapping[str, Any], *, seq: int, flags
     """
     opcode = SCHEMA.message(name).opcode
     payload = encode(name, kind, values)
-    boot_id = 0 if kind == "request" else _BOOT_ID
+    session = 0 if (kind, name) == ("request", "HELLO") else _SESSION
     flags |= 0 if kind == "request" else REPLY
     flags |= PROGRESS if kind == "progress" else 0
     chunks = [payload[i : i + max_payload] for i in range(0, len(payload), max_payload)] or [b""]
     frames = []
     for i, chunk in enumerate(chunks):
         head = dict(flags=flags | (MORE if i < len(chunks) - 1 else 0), seq=seq, opcode=opcode, status=status,
-                    boot_id=boot_id, chunk=i)
+                    session=session, chunk=i)
         frames.append(FrameRecord(SCHEMA.major, **head, payload=chunk, wire=encode_frame(payload=chunk, **head)))
     fields = {k: _plain(v) for k, v in decode(name, kind, payload).items()}
     record = {"message": name, "kind": kind, "max_payload": max_payload, "fields": fields}
@@ -176,7 +177,8 @@ def _noise(wire: bytes) -> Part:
 
 def _body(payload: bytes, *, seq: int, opcode: int, length: int | None = None) -> bytes:
     """Header + payload + CRC of a request frame, with an optionally wrong length field."""
-    head = HEADER.pack(SCHEMA.major, 0, seq, opcode, 0, 0, 0, len(payload) if length is None else length)
+    session = 0 if opcode == SCHEMA.message("HELLO").opcode else _SESSION
+    head = HEADER.pack(SCHEMA.major, 0, seq, opcode, 0, session, 0, len(payload) if length is None else length)
     return head + payload + zlib.crc32(head + payload).to_bytes(SCHEMA.crc_size, "little")
 
 
@@ -199,7 +201,9 @@ def _largest_frame() -> Part:
 def _hello_reply() -> dict[str, Any]:
     return {
         "major": SCHEMA.major, "minor": SCHEMA.minor, "schema_hash": 0x1234ABCD,
-        "firmware": "memhw-fw 1.0.3 (µC)", "serial": "MX-0042", "rows": 8, "cols": 8,
+        "firmware": "memhw-fw 1.0.3 (µC)", "serial": "MX-0042", "chip": "W07-D12",
+        "boot_id": 0xB007,
+        "opcodes": [m.opcode for m in SCHEMA.messages], "rows": 8, "cols": 8,
         "dac_bits": 16, "adc_bits": 16, "dac_line_lsb": 10 / 65536, "dac_gate_lsb": 5 / 65536,
         "adc_lsb": 5 / 65536, "tia_gains": [1e3, 1e4, 1e5, 1e6], "width_offset": 2e-8, "width_lsb": 1e-8,
         "width_max_code": 10000, "v_read_max": 0.3, "v_set_max": 2.5, "v_reset_max": 2.5, "v_gate_max": 3.0,
@@ -214,7 +218,9 @@ def build_vectors() -> list[Vector]:
     -------
     list of Vector
     """
-    hello = _message("HELLO", "request", {"host_major": SCHEMA.major, "host_minor": SCHEMA.minor}, seq=1)
+    hello = _message("HELLO", "request", {"host_major": SCHEMA.major, "host_minor": SCHEMA.minor,
+                                          "mode": SCHEMA.enums["HelloMode"]["NEW"], "session": 0,
+                                          "client": "raw-client on lab-pc"}, seq=1)
     status = _message("STATUS", "request", {}, seq=2)
     status_reply = _message("STATUS", "reply", {"busy": 0, "last_status": _ST["LIMIT"],
                                                "last_error": "level outside ±0.3 V", "requests": 1234,
@@ -303,7 +309,7 @@ def render() -> dict[str, str]:
     text = [
         f"# memhw protocol {SCHEMA.major}.{SCHEMA.minor} golden vectors. Generated by `{_COMMAND}`; do not edit.",
         "# vector <name> <frames> <drops> <drop_reason> <wire hex>",
-        "# frame <version> <flags> <seq> <opcode> <status> <boot_id> <chunk> <length> <payload hex or -> <wire hex>",
+        "# frame <version> <flags> <seq> <opcode> <status> <session> <chunk> <length> <payload hex or -> <wire hex>",
         f"decoder_buffer {DECODER_BUFFER}",
     ]
     for v in vectors:

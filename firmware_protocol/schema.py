@@ -73,6 +73,7 @@ class Message:
     name: str
     opcode: int
     doc: str
+    since: tuple[int, int]
     request: tuple[Field, ...]
     reply: tuple[Field, ...]
     progress: tuple[Field, ...]
@@ -96,6 +97,7 @@ class Schema:
     min_frame_payload: int
     reply_cache: int
     conductance_lsb: float
+    read_voltage: float
     auto_gain: int
     flags: Mapping[str, int]
     flag_docs: Mapping[str, str]
@@ -136,6 +138,14 @@ def _fields(items: list[dict]) -> tuple[Field, ...]:
     return tuple(out)
 
 
+def _version(name: str, text: str) -> tuple[int, int]:
+    """``"2.1"`` -> ``(2, 1)``."""
+    major, dot, minor = str(text).partition(".")
+    if not (dot and major.isdigit() and minor.isdigit()):
+        raise ValueError(f"message {name}: since must read MAJOR.MINOR, got {text!r}")
+    return int(major), int(minor)
+
+
 def load_schema(data: bytes) -> Schema:
     """Parse schema bytes (the contents of ``protocol.toml``).
 
@@ -160,11 +170,16 @@ def load_schema(data: bytes) -> Schema:
         if m["opcode"] in seen:
             raise ValueError(f"duplicate opcode {m['opcode']:#x}")
         seen.add(m["opcode"])
+        since = _version(m["name"], m["since"])
+        if since > (proto["major"], proto["minor"]) or since[0] != proto["major"]:
+            raise ValueError(f"message {m['name']}: since {m['since']} is not a version of major {proto['major']} "
+                             f"up to {proto['major']}.{proto['minor']}")
         messages.append(
             Message(
                 m["name"],
                 m["opcode"],
                 m.get("doc", ""),
+                since,
                 _fields(m.get("request", [])),
                 _fields(m.get("reply", [])),
                 _fields(m.get("progress", [])),
@@ -181,6 +196,7 @@ def load_schema(data: bytes) -> Schema:
         min_frame_payload=proto["min_frame_payload"],
         reply_cache=proto["reply_cache"],
         conductance_lsb=proto["conductance_lsb"],
+        read_voltage=proto["read_voltage"],
         auto_gain=proto["auto_gain"],
         flags=MappingProxyType({k: 1 << v["bit"] for k, v in doc["flags"].items()}),
         flag_docs=MappingProxyType({k: v.get("doc", "") for k, v in doc["flags"].items()}),

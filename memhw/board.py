@@ -1,22 +1,29 @@
 """The Board: typed operations in SI units over a :class:`~memhw.link.Link`.
 
-Every public method validates its arguments against the board's announced
-geometry and limits *before* anything is sent (:class:`~memhw.errors.LimitError`),
-converts SI quantities to codes, and splits work into as few requests as the
-board's maximum message size allows.
+Every message of the protocol has one method here, and every method
 
-Safety limits are the board's absolute maxima (``abs_limits``) or tighter ones
-from a limits file (:mod:`memhw.limits`), enforced here and, on boards of
-protocol 1.3 and later, by the firmware too (SET_LIMITS). Pulse batches always
-ask for progress frames, so when a batch fails (board reset, lost link, abort)
-the error says exactly which devices were applied (:class:`PulseOutcome`).
+* validates its arguments against the board's announced geometry and limits *before*
+  anything is sent (:class:`~memhw.errors.LimitError`, one line, nothing sent);
+* checks the board offers the message (its protocol version and its opcode list, from
+  one gate: :meth:`Board.supports`, else :class:`~memhw.errors.NotSupported`);
+* converts SI quantities to codes (:mod:`memhw.codes`, calibrated when a calibration is
+  applied) and splits the work into as few requests as the board's message size allows;
+* tells its observers what it did (:meth:`Board.add_observer`; a session file records
+  it), and, before a pulse batch leaves the host, what it is about to do (write-ahead).
+
+Safety limits are the board's absolute maxima (``abs_limits``) or tighter ones from a
+limits file (:mod:`memhw.limits`), enforced here and again by the board (SET_LIMITS).
+Pulse batches always ask for progress frames, so when a batch fails (session lost, link
+lost, abort) the error says exactly which devices were applied (:class:`PulseOutcome`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -24,37 +31,55 @@ import numpy as np
 
 import firmware_protocol as fp
 
+from ._version import __version__
+from .algorithms.program_codec import encode_config
+from .algorithms.tuning import Reason, TuningConfig
 from .codes import CodeConverter
+from .conversions import READ_VOLTAGE, LimitCodes, conductance_codes, conductances
 from .errors import (
     BoardError,
     LimitError,
     MemhwError,
+    NotSupported,
     OperationAborted,
     ProtocolError,
+    SessionLost,
     TransportError,
     VersionMismatch,
 )
 from .info import BoardInfo, Limits
 from .link import Link
 
-__all__ = ["Board", "PulseOutcome"]
+__all__ = ["Board", "BoardStatus", "PulseOutcome", "ReferenceReading", "OnBoardProgram"]
 
 log = logging.getLogger("memhw.board")
-#: first protocol minor with SET_LIMITS and boot-id checked requests
-_MINOR_SET_LIMITS = 3
 
 ArrayLike = Any
 Observer = Callable[[str, dict[str, Any], Any], None]
+Intent = Callable[[str, dict[str, Any]], None]
 _GROUP = fp.SCHEMA.enums["LineGroup"]
+_MODE = fp.SCHEMA.enums["HelloMode"]
+_ALGORITHM = fp.SCHEMA.enums["TuningAlgorithm"]
 #: bytes of request payload that are not per-device data (headers of arrays etc.)
 _REQUEST_SLACK = 64
+#: what each message does, for NotSupported errors
+_PURPOSE = {"PROGRAM": "on-board programming", "READ_REFERENCE": "self-calibration against reference resistors",
+            "READ_DAC": "DAC read-back", "SET_LIMITS": "firmware-enforced limits", "WAIT": "idling on the board"}
+#: longest WAIT the protocol allows, s
+WAIT_MAX = 3600.0
 
 
+# ----------------------------------------------------------------- validation
 def _as_float(name: str, value: ArrayLike, check: bool = True) -> np.ndarray:
+    """Numbers (scalars or arrays) as floats; strings, booleans and objects refused."""
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+        raw = np.asarray(value)
+    except Exception:  # noqa: BLE001 - ragged sequences and such
         raise LimitError(f"{name}: not a number or array of numbers: {value!r}") from None
+    if raw.dtype.kind not in "iuf":
+        raise LimitError(f"{name}: expected a number or an array of numbers, got {type(value).__name__} "
+                         f"{value!r:.60}")
+    arr = raw.astype(float)
     if check:
         _check_finite(name, arr)
     return arr
@@ -83,6 +108,12 @@ def _check_range(name: str, arr: np.ndarray, lo: float, hi: float, unit: str) ->
         raise LimitError(f"{name}: {bad:g} {unit} is outside the limit [{lo:g}, {hi:g}] {unit}")
 
 
+def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise LimitError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+    return int(value)
+
+
 def _compact(codes: np.ndarray) -> np.ndarray:
     """Per-device codes -> one broadcast code when they are all equal."""
     return codes[:1] if codes.size and np.all(codes == codes[0]) else codes
@@ -102,13 +133,24 @@ def _rows_text(rows: np.ndarray) -> str:
     return ", ".join(parts)
 
 
+def default_client() -> str:
+    """How this host introduces itself in HELLO: program, user, machine and process."""
+    try:
+        user = os.getlogin()
+    except OSError:
+        user = os.environ.get("USER") or os.environ.get("USERNAME") or "?"
+    return f"memhw {__version__} {user}@{socket.gethostname()} pid {os.getpid()}"[:120]
+
+
+# ------------------------------------------------------------------- results
 @dataclass
 class PulseOutcome:
     """What a pulse batch that failed part-way did, device by device.
 
     Attached as ``exc.outcome`` to the error a failed :meth:`Board.pulse_set` /
-    :meth:`Board.pulse_reset` raises (``BoardResetError``, ``OperationAborted``,
-    ``LinkTimeout``, ``Disconnected``...).
+    :meth:`Board.pulse_reset` raises (``SessionLost``, ``OperationAborted``,
+    ``LinkTimeout``, ``Disconnected``...), and to an exception raised by a ``progress``
+    callback (the batch then completed).
 
     Attributes
     ----------
@@ -117,12 +159,10 @@ class PulseOutcome:
     applied : bool (rows, cols)
         Pulsed exactly once, confirmed by the board (progress frames or reply).
     uncertain : bool (rows, cols)
-        Sent but not confirmed: pulsed once or not at all (never twice: a
-        rebooted board refuses the retry with BOOT_MISMATCH). Re-read them.
+        Sent but not confirmed: pulsed once or not at all (never twice: a board that
+        lost the session refuses the retry). Re-read them.
     not_applied : bool (rows, cols)
         Certainly not pulsed (never sent, or after the row an abort stopped at).
-    pulses : int
-        Pulses confirmed (``applied.sum()``).
     """
 
     op: str
@@ -132,6 +172,7 @@ class PulseOutcome:
 
     @property
     def pulses(self) -> int:
+        """Pulses confirmed (``applied.sum()``)."""
         return int(self.applied.sum())
 
     def summary(self) -> str:
@@ -142,50 +183,148 @@ class PulseOutcome:
                 f"{rows(self.not_applied)}")
 
 
-def _with_outcome(exc: MemhwError, outcome: PulseOutcome) -> MemhwError:
+def _with_outcome(exc: BaseException, outcome: PulseOutcome) -> BaseException:
     """The same kind of error, its message extended by what was and was not applied."""
     text = outcome.summary()
     if isinstance(exc, BoardError):
-        new: MemhwError = type(exc)(exc.status, exc.status_name, f"{exc.message}; {text}", exc.reply)
-    else:
+        new: BaseException = type(exc)(exc.status, exc.status_name, f"{exc.message}; {text}", exc.reply)
+    elif isinstance(exc, MemhwError):
         try:
             new = type(exc)(f"{exc}; {text}")
         except TypeError:
             new = exc
-    new.outcome = outcome  # type: ignore[attr-defined]
+    else:  # not ours (a callback's): keep it, add a note
+        exc.add_note(text)
+        new = exc
+    try:
+        new.outcome = outcome  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
     return new
 
 
+@dataclass(frozen=True)
+class BoardStatus:
+    """The board's state and counters (STATUS).
+
+    Attributes
+    ----------
+    busy : bool
+    last_status : str
+        Name of the status of the last refused request (``"OK"``: none since boot).
+    last_error : str
+        Its reason, or the last watchdog or takeover event.
+    requests : int
+        Request messages received since boot (every kind, every host), modulo 2**32.
+    pulses : int
+        Pulses applied to devices since boot, modulo 2**32.
+    uptime : float
+        Seconds since power-up, on the board's clock.
+    """
+
+    busy: bool
+    last_status: str
+    last_error: str
+    requests: int
+    pulses: int
+    uptime: float
+
+
+@dataclass(frozen=True)
+class ReferenceReading:
+    """One READ_REFERENCE: every column reading reference resistor ``index``.
+
+    Attributes
+    ----------
+    count : int
+        Reference resistors on the board.
+    resistance, tolerance : float
+        Nominal value of the resistor (ohm) and the parts' relative tolerance.
+    v_bus : float
+        Reference bus voltage measured by the monitor ADC, V.
+    gains : (cols,) int
+        Gain index each column used.
+    codes : (cols,) float
+        Mean ADC code per column.
+    currents : (cols,) float
+        Amperes per column: calibrated, or through the nominal transfer function when
+        read with ``nominal=True``.
+    """
+
+    count: int
+    resistance: float
+    tolerance: float
+    v_bus: float
+    gains: np.ndarray
+    codes: np.ndarray
+    currents: np.ndarray
+
+
+@dataclass(frozen=True)
+class OnBoardProgram:
+    """The reply of an on-board PROGRAM, in SI (calibration applied where there is one).
+
+    ``achieved`` is NaN, pulse counts 0 and ``reasons`` NOT_SELECTED outside the mask.
+    """
+
+    rounds: int
+    achieved: np.ndarray
+    set_pulses: np.ndarray
+    reset_pulses: np.ndarray
+    reasons: np.ndarray
+
+
+# --------------------------------------------------------------------- board
 class Board:
     """A connected measurement board with its crossbar array.
 
-    Use :func:`memhw.connect` to make one. Physical quantities are SI (V, A, S,
-    s); arrays are (rows, cols). Closing (or leaving a ``with`` block) grounds
-    every line.
+    Use :func:`memhw.connect` to make one. Physical quantities are SI (V, A, S, s); arrays
+    are (rows, cols). Closing (or leaving a ``with`` block) grounds every line and ends the
+    session, so the board is free for the next host.
+
+    Parameters
+    ----------
+    link : Link
+    address : str
+        What the user connected to (for messages and records).
+    calibration : BoardCalibration, optional
+    limits : Limits, mapping or path, optional
+    takeover : bool
+        Take the board over from another host's session (logged by the board): for an
+        owner that crashed or hangs. Without it a board in use raises :class:`BoardBusy`.
+    client : str, optional
+        How this host introduces itself to the board (shown to other hosts).
     """
 
-    def __init__(self, link: Link, address: str, calibration: Any = None, limits: Any = None):
+    def __init__(self, link: Link, address: str, calibration: Any = None, limits: Any = None, *,
+                 takeover: bool = False, client: str | None = None):
         self.link = link
         self.address = address
+        self.client = (client or default_client())[:120]
         self._closed = False
-        self._observers: list[Observer] = []
+        self._observers: list[tuple[Observer, Intent | None]] = []
+        self._intents = itertools.count(1)
         self._limits_source: Any = None
-        self._handshake()
+        self._handshake(_MODE["TAKEOVER"] if takeover else _MODE["NEW"])
         self.codes = CodeConverter(self.info)
+        link.on_disconnect = self._resume_after_disconnect
         if calibration is not None:
             self.calibration = calibration
         if limits is not None:
             self.set_limits(limits)
 
-    def _handshake(self) -> None:
-        """HELLO: check the version, learn geometry, limits and the boot id."""
+    # ------------------------------------------------------------ session
+    def _handshake(self, mode: int, session: int = 0) -> None:
+        """HELLO: open (or resume, or take over) the session; learn the board."""
         link, address = self.link, self.address
         try:
-            hello = link.request("HELLO", {"host_major": fp.MAJOR, "host_minor": fp.MINOR})
+            hello = link.request("HELLO", {"host_major": fp.MAJOR, "host_minor": fp.MINOR, "mode": mode,
+                                           "session": session, "client": self.client})
         except ProtocolError:
             if link.last_version not in (None, fp.MAJOR):  # another major's HELLO layout
                 raise VersionMismatch(f"{address}: board speaks protocol {link.last_version}.x, "
-                                      f"this memhw speaks {fp.MAJOR}.{fp.MINOR}") from None
+                                      f"this memhw speaks {fp.MAJOR}.{fp.MINOR}; update the "
+                                      + ("firmware" if link.last_version < fp.MAJOR else "host software")) from None
             raise
         if hello["major"] != fp.MAJOR:
             raise VersionMismatch(
@@ -197,9 +336,47 @@ class Board:
         #: the board's absolute maxima (HELLO); ``info.limits`` may be tighter
         self.abs_limits: Limits = self.info.limits
         link.max_payload = max(fp.SCHEMA.min_frame_payload, min(self.info.max_frame, 0xFFFF))
-        # The boot id of the HELLO reply becomes the reference: a later reply
-        # with another one means the board rebooted under us (and requests carry it).
-        link.boot_id = link.last_boot_id
+        link.session = int(link.last_session or 0)
+
+    @property
+    def session_id(self) -> int:
+        """The board's id of this host's session (from its HELLO reply)."""
+        return self.link.session
+
+    def supports(self, message: str) -> bool:
+        """Whether this board offers ``message`` (a schema name): its protocol version is
+        at least the message's ``since`` version and its HELLO lists the opcode."""
+        m = fp.SCHEMA.message(message)
+        return tuple(self.info.protocol) >= m.since and m.opcode in self.info.opcodes
+
+    def _require(self, message: str) -> None:
+        if not self.supports(message):
+            m = fp.SCHEMA.message(message)
+            i = self.info
+            raise NotSupported(
+                f"board {i.serial} ({i.firmware}, protocol {i.protocol[0]}.{i.protocol[1]}) does not offer "
+                f"{message} ({_PURPOSE.get(message, 'this operation')}): needs protocol >= "
+                f"{m.since[0]}.{m.since[1]} and a board that implements it")
+
+    def _request(self, message: str, fields: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        """The gate every message passes: supported by this board, then sent."""
+        self._require(message)
+        return self.link.request(message, fields, **kw)
+
+    def _resume_after_disconnect(self) -> bool:
+        """The link's hook when the transport failed mid-request: reopen, resume the session.
+        True when the very same session was resumed (its reply cache intact)."""
+        try:
+            self.link.transport.reopen()
+            self.link.reset()
+            self._handshake(_MODE["RESUME"], self.link.session)
+        except (SessionLost, TransportError) as exc:
+            log.warning("%s: could not resume session %#06x after a lost link: %s", self.address,
+                        self.link.session, exc)
+            return False
+        self._notify("resume", {"session": self.link.session})
+        log.info("%s: link lost and restored; session %#06x resumed", self.address, self.link.session)
+        return True
 
     # ---------------------------------------------------------------- limits
     @property
@@ -213,9 +390,9 @@ class Board:
         Parameters
         ----------
         limits : Limits, mapping, path or None
-            A :class:`~memhw.info.Limits`, a mapping of some of ``v_read``,
-            ``v_set``, ``v_reset``, ``v_gate``, ``width_max``, the path of a
-            limits file (TOML, :mod:`memhw.limits`), or None (the board's maxima).
+            A :class:`~memhw.info.Limits`, a mapping of some of ``v_read``, ``v_set``,
+            ``v_reset``, ``v_gate``, ``width_max``, the path of a limits file (TOML,
+            :mod:`memhw.limits`), or None (the board's maxima).
 
         Returns
         -------
@@ -241,15 +418,12 @@ class Board:
             new = load_limits(limits, base, serial=self.info.serial)
         else:
             raise LimitError(f"limits: expected Limits, a mapping, a path or None, got {type(limits).__name__}")
-        if self.info.protocol >= (fp.MAJOR, _MINOR_SET_LIMITS):
-            i = self.info
-            self.link.request("SET_LIMITS", {
-                "read_max": round(new.v_read / i.dac_line_lsb), "set_max": round(new.v_set / i.dac_line_lsb),
-                "reset_max": round(new.v_reset / i.dac_line_lsb), "gate_max": round(new.v_gate / i.dac_gate_lsb),
-                "width_max": min(i.width_max_code, round((new.width_max - i.width_offset) / i.width_lsb))})
+        if self.supports("SET_LIMITS"):
+            self._request("SET_LIMITS", LimitCodes.from_limits(new, self.codes.transfer).to_mapping(),
+                          resumable=True)
         elif new != base:
-            log.warning("board %s speaks protocol %d.%d (< 1.%d): the tighter limits are enforced by the host only",
-                        self.info.serial, *self.info.protocol, _MINOR_SET_LIMITS)
+            log.warning("board %s does not enforce limits itself: the tighter limits are enforced by the host only",
+                        self.info.serial)
         self.info = dataclasses.replace(self.info, limits=new)
         self.codes = CodeConverter(self.info, self.codes.calibration)
         self._limits_source = None if limits is None else new
@@ -257,26 +431,37 @@ class Board:
         return new
 
     # ------------------------------------------------------------- recovery
-    def reconnect(self, *, reopen: bool = True) -> "Board":
-        """Re-establish the session after a board reset or a lost link.
+    def reconnect(self, *, reopen: bool = True, takeover: bool = False) -> "Board":
+        """Re-establish the session after a lost link, a board reboot or a takeover.
 
-        Reopens the transport (``reopen``), forgets decoder and reassembly
-        state, handshakes again (new HELLO: the new boot id becomes the
-        reference), checks it is the same board (serial), and re-applies the
-        calibration and the tighter limits. DC levels are not restored: every
-        line is grounded after a reboot.
+        Reopens the transport (``reopen``), forgets decoder and reassembly state, and asks
+        the board to resume this host's session (its reply cache intact). If the board no
+        longer knows the session (it rebooted, or the session was taken over), opens a new
+        one (``takeover`` takes the board from another host). Checks it is the same board
+        (serial) and re-applies the calibration and the tighter limits. DC levels are not
+        restored: a (re)started session grounds every line.
 
         Raises
         ------
         TransportError
             The connection cannot be reopened, or another board answered.
+        BoardBusy
+            Another host's session owns the board now (use ``takeover=True``).
         """
-        serial, old_boot = self.info.serial, self.link.boot_id
+        serial, old_boot, old_session = self.info.serial, self.info.boot_id, self.link.session
         calibration, limits = self.codes.calibration, self._limits_source
         if reopen:
             self.link.transport.reopen()
         self.link.reset()
-        self._handshake()
+        resumed = False
+        if old_session and not takeover:
+            try:
+                self._handshake(_MODE["RESUME"], old_session)
+                resumed = True
+            except SessionLost:
+                pass
+        if not resumed:
+            self._handshake(_MODE["TAKEOVER"] if takeover else _MODE["NEW"])
         if self.info.serial != serial:
             raise TransportError(f"{self.address}: reconnected to board {self.info.serial!r}, "
                                  f"expected {serial!r}; not resuming on another board")
@@ -284,10 +469,11 @@ class Board:
         self._closed = False
         if limits is not None:
             self.set_limits(limits)
-        new_boot = self.link.boot_id
-        log.info("reconnected to %s (boot id %s -> %s)", serial, old_boot, new_boot)
-        self._notify("reconnect", {"old_boot_id": -1 if old_boot is None else old_boot, "boot_id": new_boot,
-                                   "rebooted": old_boot is not None and old_boot != new_boot})
+        rebooted = old_boot != self.info.boot_id
+        log.info("reconnected to %s (session %#06x %s; boot id %#06x -> %#06x)", serial, self.link.session,
+                 "resumed" if resumed else "new", old_boot, self.info.boot_id)
+        self._notify("reconnect", {"old_boot_id": old_boot, "boot_id": self.info.boot_id, "rebooted": rebooted,
+                                   "resumed": resumed, "session": self.link.session})
         return self
 
     # ---------------------------------------------------------- calibration
@@ -303,24 +489,38 @@ class Board:
         self.codes = CodeConverter(self.info, calibration)
 
     # ------------------------------------------------------------ observers
-    def add_observer(self, observer: "Observer") -> None:
-        """Call ``observer(op, args, result)`` after every operation the board
-        performs (``op`` is the method name, ``args`` its SI arguments, ``result``
-        what it returned); used by :class:`memhw.Session` to record a run."""
-        self._observers.append(observer)
+    def add_observer(self, observer: Observer, *, intent: Intent | None = None) -> None:
+        """Call ``observer(op, args, result)`` after every operation the board performs
+        (``op`` is the method name, ``args`` its SI arguments, ``result`` what it
+        returned); and ``intent(op, args)`` before a pulse batch or on-board programming
+        is sent, so a record of what may be applied exists before the first byte leaves
+        (``args["intent"]`` is the id the finished operation's record carries too). Used
+        by :class:`memhw.Session` to record a run."""
+        self._observers.append((observer, intent))
 
-    def remove_observer(self, observer: "Observer") -> None:
-        """Stop calling ``observer``."""
-        self._observers.remove(observer)
+    def remove_observer(self, observer: Observer) -> None:
+        """Stop calling ``observer`` (and its intent callback)."""
+        self._observers = [(o, i) for o, i in self._observers if o != observer]
 
     def _notify(self, op: str, args: dict[str, Any], result: Any = None) -> None:
         # an observer (e.g. a session on a full disk) must never turn an
         # operation the board performed into an error, nor hide the real one
-        for observer in self._observers:
+        for observer, _ in self._observers:
             try:
                 observer(op, args, result)
             except Exception:  # noqa: BLE001
                 log.exception("observer %r failed while recording %s", observer, op)
+
+    def _announce(self, op: str, args: dict[str, Any]) -> int:
+        """Write-ahead: tell the intent observers what is about to be sent; its id."""
+        ident = next(self._intents)
+        for _, intent in self._observers:
+            if intent is not None:
+                try:
+                    intent(op, {**args, "intent": ident})
+                except Exception:  # noqa: BLE001
+                    log.exception("intent observer failed while recording %s", op)
+        return ident
 
     # ---------------------------------------------------------------- basics
     @property
@@ -350,15 +550,18 @@ class Board:
         return f"<Board {i.serial} {i.rows}x{i.cols} at {self.address!r} fw {i.firmware!r}>"
 
     def close(self) -> None:
-        """Ground every line and release the connection (idempotent)."""
+        """End the session (BYE: every line grounded, the board free for the next host) and
+        release the connection (idempotent)."""
         if self._closed:
             return
         self._closed = True
         try:
-            self.ground_all()
+            self.link.request("BYE")
+            self._notify("bye", {})
+        except SessionLost:
+            pass  # the session is gone already (rebooted, taken over): nothing of ours is live
         except MemhwError:
-            # The link or the board's session is gone: ABORT (accepted across reboots)
-            # grounds every line if the board can still hear us.
+            # the link is gone: ABORT grounds every line if the board can still hear us
             try:
                 self.link.send_only("ABORT")
             except MemhwError:
@@ -367,18 +570,21 @@ class Board:
         finally:
             self.link.transport.close()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> BoardStatus:
         """The board's state, last error and counters (STATUS)."""
-        return self.link.request("STATUS")
+        r = self._request("STATUS", resumable=True)
+        return BoardStatus(busy=bool(r["busy"]), last_status=fp.SCHEMA.status_name(int(r["last_status"])),
+                           last_error=r["last_error"], requests=int(r["requests"]), pulses=int(r["pulses"]),
+                           uptime=float(r["uptime"]))
 
     def ground_all(self) -> None:
         """Ground every row, column and gate line."""
-        self.link.request("GROUND_ALL", {"mode": 0})
+        self._request("GROUND_ALL", {"mode": 0}, resumable=True)
         self._notify("ground_all", {})
 
     def float_all(self) -> None:
         """Disconnect (float) every line."""
-        self.link.request("GROUND_ALL", {"mode": 1})
+        self._request("GROUND_ALL", {"mode": 1}, resumable=True)
         self._notify("float_all", {})
 
     def abort(self) -> None:
@@ -389,15 +595,16 @@ class Board:
         When nothing is running it grounds the lines. The request is sent
         without waiting for its answer, which the link drops as stale.
         """
+        self._require("ABORT")
         self.link.send_only("ABORT")
 
     def wait(self, seconds: float) -> float:
         """Let the board idle, every line grounded, for ``seconds`` (0..3600),
         e.g. so programmed devices relax before a re-verify. Returns the time waited."""
         s = float(_as_float("seconds", seconds))
-        if not 0.0 <= s <= 3600.0:
-            raise LimitError(f"seconds: {s:g} s is outside [0, 3600] s")
-        r = self.link.request("WAIT", {"seconds": s}, timeout=self.link.timeout + s)
+        if not 0.0 <= s <= WAIT_MAX:
+            raise LimitError(f"seconds: {s:g} s is outside [0, {WAIT_MAX:g}] s")
+        r = self._request("WAIT", {"seconds": s}, timeout=self.link.timeout + s, resumable=True)
         self._notify("wait", {"seconds": s}, float(r["waited"]))
         return float(r["waited"])
 
@@ -459,7 +666,7 @@ class Board:
                 continue
             plan.append({"group": _GROUP[group], "value": 0, "mask": np.zeros(0, np.uint8), "codes": per_line})
         for fields in plan:
-            self.link.request("SET_LEVELS", fields)
+            self._request("SET_LEVELS", fields)
         self._notify("apply", {"rows": rows, "cols": cols, "gates": gates, "row_mask": row_mask,
                                "col_mask": col_mask, "gate_mask": gate_mask})
 
@@ -487,7 +694,7 @@ class Board:
             Amperes into each column (positive for rows above the column level).
         """
         average = self._check_average(average)
-        r = self.link.request("READ_CURRENTS", {"gains": self._gain(gain), "average": average})
+        r = self._request("READ_CURRENTS", {"gains": self._gain(gain), "average": average})
         currents = self.codes.currents(r["codes"], r["gains"], average)
         self._notify("read_currents", {"gain": gain, "average": average}, currents)
         return currents
@@ -520,27 +727,47 @@ class Board:
         out = np.empty((len(arr), i.cols))
         for s in range(0, len(arr), per_request):
             block = codes[s : s + per_request]
-            r = self.link.request("VMM", {"n": len(block), "gains": gains, "inputs": block})
+            r = self._request("VMM", {"n": len(block), "gains": gains, "inputs": block}, resumable=True)
             g = r["gains"].reshape(-1, i.cols)
             out[s : s + len(block)] = self.codes.currents(r["codes"].reshape(-1, i.cols), g)
         self._notify("vmm", {"v": arr, "gain": gain}, out)
         return out[0] if single else out
 
+    def _row_range(self, rows: Any) -> tuple[int, int]:
+        """``rows`` (None, a row index or a contiguous slice) -> [start, stop)."""
+        n = self.info.rows
+        if rows is None:
+            return 0, n
+        if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
+            if not -n <= rows < n:
+                raise LimitError(f"rows: row {rows} outside 0..{n - 1}")
+            r = int(rows) % n
+            return r, r + 1
+        if not isinstance(rows, slice):
+            raise LimitError(f"rows: expected None, a row index or a slice such as slice(0, 4), got {rows!r}")
+        try:
+            start, stop, step = rows.indices(n)
+        except TypeError:
+            raise LimitError(f"rows: slice bounds must be integers, got {rows!r}") from None
+        if step != 1 or stop <= start:
+            raise LimitError(f"rows: need a non-empty contiguous slice of 0..{n - 1}, got {rows!r}")
+        return start, stop
+
     def read_conductance(
-        self, v_read: float = 0.2, average: int = 1, gain: int | str | ArrayLike = "auto",
-        rows: slice | None = None,
+        self, v_read: float = READ_VOLTAGE, average: int = 1, gain: int | str | ArrayLike = "auto",
+        rows: int | slice | None = None,
     ) -> np.ndarray:
         """Conductance map: drive one row at a time at ``v_read``, read all columns.
 
         Parameters
         ----------
         v_read : float
-            Read voltage, V (0 < v_read <= limit).
+            Read voltage, V (at least one DAC step, at most the read limit).
         average : int
             Samples averaged per device.
         gain : "auto", int or (cols,) ints
-        rows : slice, optional
-            Only these rows (default: all).
+        rows : int or slice, optional
+            One row, or a contiguous slice of rows (default: all).
 
         Returns
         -------
@@ -551,13 +778,13 @@ class Board:
         vr = float(_as_float("v_read", v_read))
         if not 0 < vr <= i.limits.v_read:
             raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
-        average = self._check_average(average)
-        start, stop, step = (rows or slice(None)).indices(i.rows)
-        if step != 1 or stop <= start:
-            raise LimitError(f"rows: need a non-empty contiguous slice, got {rows!r}")
         code = int(self.codes.line_codes(vr))
-        r = self.link.request("READ_MAP", {"v_read": code, "row_start": start, "row_count": stop - start,
-                                           "average": average, "gains": self._gain(gain)})
+        if code < 1:
+            raise LimitError(f"v_read: {vr:g} V is below one DAC step ({i.dac_line_lsb * 1e6:.1f} µV)")
+        average = self._check_average(average)
+        start, stop = self._row_range(rows)
+        r = self._request("READ_MAP", {"v_read": code, "row_start": start, "row_count": stop - start,
+                                       "average": average, "gains": self._gain(gain)}, resumable=True)
         n = stop - start
         currents = self.codes.currents(r["codes"].reshape(n, i.cols), r["gains"].reshape(-1, i.cols))
         v_rows = self.codes.dac_volts("ROWS", np.full(i.rows, code))[start:stop, None]  # per row when calibrated
@@ -579,6 +806,8 @@ class Board:
             Amplitude (V), gate voltage (V, sets the compliance) and width (s);
             only values at selected devices matter.
         progress : callable(rows_done, rows_total), optional
+            Called as rows finish. If it raises, the batch still completes and the
+            exception is re-raised afterwards, with ``.outcome`` (all applied).
 
         Returns
         -------
@@ -595,17 +824,22 @@ class Board:
         """
         return self._pulses("PULSE_RESET", mask, v, gate, width, self.info.limits.v_reset, progress)
 
+    def _device_mask(self, mask: ArrayLike) -> np.ndarray:
+        m = np.asarray(mask)
+        if m.dtype != bool or m.shape != self.info.shape:
+            raise LimitError(f"mask: expected a boolean array of shape {self.info.shape}, got {m.dtype} {m.shape}")
+        return m
+
     def _pulses(self, message: str, mask: ArrayLike, v: ArrayLike, gate: ArrayLike, width: ArrayLike,
                 v_max: float, progress: Callable[[int, int], None] | None) -> int:
         i = self.info
-        m = np.asarray(mask)
-        if m.dtype != bool or m.shape != i.shape:
-            raise LimitError(f"mask: expected a boolean array of shape {i.shape}, got {m.dtype} {m.shape}")
+        m = self._device_mask(mask)
         amp, gates, widths = _selected("v", v, m), _selected("gate", gate, m), _selected("width", width, m)
         lsb = i.dac_line_lsb
         _check_range("v", amp, lsb, v_max, "V")
         _check_range("gate", gates, 0.0, i.limits.v_gate, "V")
         _check_range("width", widths, i.limits.width_min, i.limits.width_max, "s")
+        self._require(message)
         dev_rows, dev_cols = np.nonzero(m)  # channels: SET drives columns, RESET rows, gates per column
         amp_c = self.codes.dac_codes("COLS" if message == "PULSE_SET" else "ROWS", amp,
                                      dev_cols if message == "PULSE_SET" else dev_rows, v_max=v_max, v_min=lsb)
@@ -614,6 +848,9 @@ class Board:
         rows_with = np.flatnonzero(m.any(axis=1))
         if rows_with.size == 0:
             return 0
+        op = message.lower()
+        args = {"mask": m, "v": v, "gate": gate, "width": width}
+        ident = self._announce(op, {"mask": m})
         # split into row blocks whose request fits the board's message size
         counts = m.sum(axis=1)
         offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -622,9 +859,19 @@ class Board:
         first, end_all = int(rows_with[0]), int(rows_with[-1]) + 1
         total_rows = end_all - first
         applied = 0
-        start = first
-        done_to = first  # rows [first, done_to) confirmed applied
-        args = {"mask": m, "v": v, "gate": gate, "width": width}
+        start = stop = done_to = first  # rows [first, done_to) confirmed applied
+        callback_error: list[BaseException] = []
+
+        def on_progress(rep: dict, base: int) -> None:
+            nonlocal done_to
+            done_to = max(done_to, base + int(rep["rows_done"]))
+            if progress is not None and not callback_error:
+                try:
+                    progress(done_to - first, total_rows)
+                except BaseException as exc:  # noqa: BLE001 - re-raised once the batch is done
+                    callback_error.append(exc)
+
+        trips = self.link.stats.round_trips
         try:
             while start < end_all:
                 stop, size = start, 0.0
@@ -638,17 +885,10 @@ class Board:
                     "amplitude": _compact(amp_c[sel]), "gate": _compact(gate_c[sel]),
                     "width": _compact(width_c[sel]),
                 }
-                base = start
-
-                def on_progress(rep: dict, base: int = base) -> None:
-                    nonlocal done_to
-                    done_to = max(done_to, base + int(rep["rows_done"]))
-                    if progress is not None:
-                        progress(done_to - first, total_rows)
-
-                # always ask for progress: if the batch fails, the rows done are known
                 trips = self.link.stats.round_trips
-                r = self.link.request(message, fields, progress=on_progress)
+                # always ask for progress: if the batch fails, the rows done are known
+                r = self._request(message, fields, progress=lambda rep, base=start: on_progress(rep, base),
+                                  resumable=True)
                 applied += r["pulses"]
                 start = done_to = stop
         except MemhwError as exc:
@@ -656,20 +896,159 @@ class Board:
                 done_to = max(done_to, start + int(exc.reply.get("rows_done", 0)))
                 sure_to = done_to  # the board stopped there: nothing after it was applied
             elif self.link.stats.round_trips == trips:
-                sure_to = done_to = start  # refused before anything was sent
+                sure_to = start  # the block in flight never left the host
             else:
                 sure_to = stop  # the block in flight may have gone further than its progress said
-            rows = np.arange(i.rows)[:, None]
-            outcome = PulseOutcome(message.lower(), applied=m & (rows < done_to),
-                                   uncertain=m & (rows >= done_to) & (rows < sure_to),
-                                   not_applied=m & (rows >= sure_to))
+            outcome = self._outcome(op, m, done_to, sure_to)
             err = _with_outcome(exc, outcome)
-            self._notify(message.lower(), {**args, "status": type(exc).__name__, "error": str(err),
-                                           "applied": outcome.applied, "uncertain": outcome.uncertain},
-                         outcome.pulses)
+            self._notify(op, {**args, "intent": ident, "status": type(exc).__name__, "error": str(err),
+                              "applied": outcome.applied, "uncertain": outcome.uncertain}, outcome.pulses)
             raise err from exc
-        self._notify(message.lower(), args, applied)
+        self._notify(op, {**args, "intent": ident}, applied)
+        if callback_error:
+            raise _with_outcome(callback_error[0], self._outcome(op, m, end_all, end_all))
         return applied
+
+    def _outcome(self, op: str, m: np.ndarray, done_to: int, sure_to: int) -> PulseOutcome:
+        rows = np.arange(self.info.rows)[:, None]
+        return PulseOutcome(op, applied=m & (rows < done_to), uncertain=m & (rows >= done_to) & (rows < sure_to),
+                            not_applied=m & (rows >= sure_to))
+
+    # --------------------------------------------------------- on-board loop
+    def program_on_board(self, targets: ArrayLike, mask: ArrayLike, config: TuningConfig, *,
+                         algorithm: str = "adaptive", verify_average: int = 0, v_read: float = READ_VOLTAGE,
+                         progress: Callable[[dict], None] | None = None) -> OnBoardProgram:
+        """Let the board run the write-and-verify loop itself (one PROGRAM request).
+
+        The board verifies with its nominal conversions; with a calibration applied the
+        targets are handed over as the board will read them and its readings are brought
+        back through the calibration.
+
+        Parameters
+        ----------
+        targets : (rows, cols) array
+            Target conductances, S, at the selected devices.
+        mask : bool (rows, cols)
+        config : TuningConfig
+            Every field travels to the board (:mod:`memhw.algorithms.program_codec`).
+        algorithm : {"adaptive", "baseline"}
+        verify_average : int
+            Samples per verify reading; 0 lets the board decide from its read noise.
+        v_read : float
+            Verify-read voltage, V.
+        progress : callable(dict), optional
+            Called with ``round``, ``pending``, ``converged`` after each round.
+
+        Raises
+        ------
+        NotSupported
+            The board does not run the loop itself.
+        LimitError
+            Bad targets, configuration or read voltage (nothing sent).
+        """
+        i = self.info
+        m = self._device_mask(mask)
+        t = np.broadcast_to(_as_float("targets", targets, check=False), i.shape)
+        _check_finite("targets", t[m])
+        if algorithm.upper() not in _ALGORITHM:
+            raise LimitError(f"algorithm must be one of {sorted(a.lower() for a in _ALGORITHM)}, got {algorithm!r}")
+        vr = float(_as_float("v_read", v_read))
+        if not 0 < vr <= i.limits.v_read:
+            raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
+        self._require("PROGRAM")
+        rows = np.flatnonzero(m.any(axis=1))
+        if rows.size == 0:
+            raise LimitError("mask selects no device")
+        block = slice(int(rows[0]), int(rows[-1]) + 1)
+        a, b = self.codes.board_reading(t, vr)
+        t_board = a * t + b
+        if (t_board[m] > conductances(0xFFFF)).any() or (t_board[m] < 0).any():
+            raise LimitError(f"on-board targets must lie in [0, {conductances(0xFFFF) * 1e6:.2f}] µS "
+                             "(the PROGRAM message's conductance range)")
+        cfg = dataclasses.replace(config, tolerance=config.tolerance * float(np.min(a[m])))
+        try:
+            config_fields = encode_config(cfg, self.codes.transfer, vr)
+        except ValueError as exc:
+            raise LimitError(str(exc)) from None
+        config_fields["tolerance"] = max(1, config_fields["tolerance"])
+        sub = m[block]
+        fields = {"algorithm": _ALGORITHM[algorithm.upper()], "row_start": block.start,
+                  "row_count": block.stop - block.start, "mask": np.packbits(sub.reshape(-1), bitorder="little"),
+                  "targets": conductance_codes(t_board[block][sub]),
+                  "verify_average": _check_int("verify_average", verify_average, 0, 0xFFFF), **config_fields}
+        ident = self._announce("program_on_board", {"mask": m, "max_pulses": int(config.max_pulses)})
+        args = {"targets": t, "mask": m, "algorithm": algorithm, "verify_average": verify_average, "v_read": vr,
+                "intent": ident, **{f"config_{k}": v for k, v in dataclasses.asdict(config).items()}}
+        try:
+            r = self._request("PROGRAM", fields, progress=progress, resumable=True)
+        except MemhwError as exc:
+            self._notify("program_on_board", {**args, "status": type(exc).__name__, "error": str(exc)})
+            raise
+
+        def place(values: np.ndarray, fill: Any, dtype: Any) -> np.ndarray:
+            full = np.full(i.shape, fill, dtype=dtype)
+            view = full[block]
+            view[sub] = values
+            return full
+
+        result = OnBoardProgram(
+            rounds=int(r["rounds"]), achieved=(place(conductances(r["achieved"]), np.nan, float) - b) / a,
+            set_pulses=place(r["set_pulses"], 0, np.int32), reset_pulses=place(r["reset_pulses"], 0, np.int32),
+            reasons=place(r["reasons"], Reason.NOT_SELECTED, np.int8))
+        self._notify("program_on_board", args, int(result.set_pulses.sum() + result.reset_pulses.sum()))
+        return result
+
+    # ------------------------------------------------------ self-calibration
+    def read_reference(self, index: int, v_ref: float, gain: int | str | ArrayLike = "auto", average: int = 16, *,
+                       nominal: bool = False) -> ReferenceReading:
+        """Read every column through on-board reference resistor ``index`` with the
+        reference bus at ``v_ref`` volts (READ_REFERENCE; the array is disconnected).
+
+        Parameters
+        ----------
+        index : int
+        v_ref : float
+            Bus voltage, V (the bus never touches the array: the whole DAC range is allowed).
+        gain : "auto", int or (cols,) ints
+        average : int
+        nominal : bool
+            Currents through the nominal transfer function (for fitting a calibration)
+            instead of the applied calibration.
+        """
+        self._require("READ_REFERENCE")
+        index = _check_int("index", index, 0, 0xFF)
+        average = self._check_average(average)
+        vr = float(_as_float("v_ref", v_ref))
+        code = int(self.codes.line_codes(vr))
+        if not -0x8000 <= code <= 0x7FFF:
+            raise LimitError(f"v_ref: {vr:g} V is outside the DAC's range")
+        r = self._request("READ_REFERENCE", {"index": index, "v_ref": code, "gains": self._gain(gain),
+                                             "average": average}, resumable=True)
+        conv = self.codes.nominal_currents if nominal else self.codes.currents
+        reading = ReferenceReading(
+            count=int(r["count"]), resistance=float(r["resistance"]), tolerance=float(r["tolerance"]),
+            v_bus=float(self.codes.monitor_volts(r["monitor"], r["monitor_lsb"])), gains=np.asarray(r["gains"]),
+            codes=np.asarray(r["codes"]) / average, currents=conv(r["codes"], r["gains"], average))
+        self._notify("read_reference", {"index": index, "v_ref": vr, "gain": gain, "average": average,
+                                        "nominal": nominal}, reading.currents)
+        return reading
+
+    def read_dac(self, group: str, codes: ArrayLike, average: int = 16) -> np.ndarray:
+        """DAC read-back: set every line of ``group`` ("ROWS", "COLS", "GATES"), disconnected
+        from the array, to ``codes`` (DAC codes: one, or one per line) and measure each line's
+        output with the board's monitor ADC (READ_DAC). Returns volts per line."""
+        self._require("READ_DAC")
+        if group not in _GROUP:
+            raise LimitError(f"group must be one of {sorted(_GROUP)}, got {group!r}")
+        c = np.atleast_1d(np.asarray(codes))
+        if c.dtype.kind not in "iu" or c.ndim != 1 or not np.all((-0x8000 <= c) & (c <= 0x7FFF)):
+            raise LimitError(f"codes: expected one or more integer DAC codes in -32768..32767, got {codes!r:.60}")
+        average = self._check_average(average)
+        r = self._request("READ_DAC", {"group": _GROUP[group], "codes": c.astype(np.int16), "average": average},
+                          resumable=True)
+        volts = self.codes.monitor_volts(r["codes"], r["monitor_lsb"])
+        self._notify("read_dac", {"group": group, "codes": c, "average": average}, volts)
+        return volts
 
     # ------------------------------------------------------------- helpers
     def _gain(self, gain: int | str | ArrayLike) -> np.ndarray:
@@ -680,6 +1059,4 @@ class Board:
 
     @staticmethod
     def _check_average(average: int) -> int:
-        if isinstance(average, bool) or not isinstance(average, (int, np.integer)) or not 1 <= average <= 0xFFFF:
-            raise LimitError(f"average must be an integer in 1..65535, got {average!r}")
-        return int(average)
+        return _check_int("average", average, 1, 0xFFFF)

@@ -17,9 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .board import Board
-from .connect import connect
+from .connection import connect
 from .errors import MemhwError
 
 DEFAULT_BOARD = "mock://"
@@ -181,13 +181,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_mock_serve(args: argparse.Namespace) -> int:
-    from .mock.firmware import BoardEmulator
-    from .mock.server import EmulatorServer
     from urllib.parse import parse_qsl
+
+    from .mock.emulator import BoardEmulator
+    from .peer import PeerServer
 
     emulator = BoardEmulator.from_query(dict(parse_qsl(args.options or "")))
     if args.pty:
-        server = EmulatorServer.pty(emulator)
+        server = PeerServer.pty(emulator)
         print(f"serving mock board {emulator.serial} on {server.address}", flush=True)
     else:
         host, _, port = args.tcp.rpartition(":")
@@ -197,7 +198,7 @@ def cmd_mock_serve(args: argparse.Namespace) -> int:
                 raise MemhwError(f"refusing to bind {host}: the emulator has no authentication; "
                                  "pass --allow-remote to expose it beyond this machine")
             logging.warning("binding %s: anyone who can reach this address can drive the mock board", host)
-        server = EmulatorServer.tcp(emulator, host, int(port or 0))
+        server = PeerServer.tcp(emulator, host, int(port or 0))
         print(f"serving mock board {emulator.serial} on {server.address}  (VISA: {server.visa_address})",
               flush=True)
     try:

@@ -1,8 +1,9 @@
-"""Conversions between SI quantities and the board's DAC/ADC/width codes.
+"""Calibrated conversions between SI quantities and the board's DAC/ADC/width codes.
 
 The board announces its nominal transfer functions in the handshake
-(:class:`~memhw.info.BoardInfo`); this is the only place on the host where
-codes meet volts, amperes and seconds.
+(:class:`~memhw.info.BoardInfo`); :mod:`memhw.conversions` implements them (for the host
+and for every board back end alike), and this module layers the host's board
+calibration on top: the only host module where codes meet volts, amperes and seconds.
 
 With a board calibration (:class:`memhw.calibration.BoardCalibration`, any object with
 its attributes) the per-channel conversions use the fitted transfer functions::
@@ -21,11 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from firmware_protocol import SCHEMA
-
+from .conversions import AUTO_GAIN, Transfer
 from .info import BoardInfo
-
-AUTO_GAIN = SCHEMA.auto_gain
 
 
 GROUPS = ("ROWS", "COLS", "GATES")
@@ -44,6 +42,8 @@ class CodeConverter:
 
     def __init__(self, info: BoardInfo, calibration: Any = None):
         self.info = info
+        #: the nominal transfer functions the board announced
+        self.transfer = Transfer.from_mapping(info)
         self._tia = np.asarray(info.tia_gains, dtype=float)
         self.calibration = calibration
         n = {"ROWS": info.rows, "COLS": info.cols, "GATES": info.cols}
@@ -100,17 +100,16 @@ class CodeConverter:
         return c * lsb * gain[ch] + offset[ch]
 
     def line_codes(self, volts: np.ndarray) -> np.ndarray:
-        """Row/column volts -> signed DAC codes."""
-        return np.rint(np.asarray(volts, dtype=float) / self.info.dac_line_lsb).astype(np.int64)
+        """Row/column volts -> signed DAC codes (nominal)."""
+        return self.transfer.line_codes(volts)
 
     def gate_codes(self, volts: np.ndarray) -> np.ndarray:
-        """Gate volts -> DAC codes."""
-        return np.rint(np.asarray(volts, dtype=float) / self.info.dac_gate_lsb).astype(np.int64)
+        """Gate volts -> DAC codes (nominal)."""
+        return self.transfer.gate_codes(volts)
 
     def width_codes(self, seconds: np.ndarray) -> np.ndarray:
         """Pulse widths in seconds -> width register codes (nearest)."""
-        i = self.info
-        return np.rint((np.asarray(seconds, dtype=float) - i.width_offset) / i.width_lsb).astype(np.int64)
+        return self.transfer.width_codes(seconds)
 
     def currents(self, codes: np.ndarray, gains: np.ndarray, average: int = 1) -> np.ndarray:
         """ADC codes (sums of ``average`` samples) at gain indices -> amperes
@@ -119,11 +118,10 @@ class CodeConverter:
         ``codes`` (..., cols) and ``gains`` (broadcastable to it): the last axis runs over
         the columns, so each reading is corrected with its column's calibration at the
         gain index it was taken with (auto-ranged reads mix gains freely)."""
-        volts = np.asarray(codes, dtype=float) * (self.info.adc_lsb / average)
-        g = np.asarray(gains, dtype=np.int64)
         if self.calibration is None:
-            return -volts / self._tia[g]
-        g = np.broadcast_to(g, volts.shape)
+            return self.transfer.currents(codes, gains, average)
+        volts = np.asarray(codes, dtype=float) * (self.info.adc_lsb / average)
+        g = np.broadcast_to(np.asarray(gains, dtype=np.int64), volts.shape)
         cols = np.broadcast_to(np.arange(self.info.cols), volts.shape)
         return -(volts - self._tia_offset[cols, g]) / (self._tia[g] * self._tia_gain[cols, g])
 
@@ -140,16 +138,13 @@ class CodeConverter:
         code = np.rint(v_read / self.info.dac_line_lsb)
         v_nominal = code * self.info.dac_line_lsb
         v_true = self.dac_volts("ROWS", np.full(g.shape, code), channels=rows)
-        full_scale = 0.9 * 2 ** (self.info.adc_bits - 1) * self.info.adc_lsb
-        fits = np.abs(g * v_true)[..., None] * self._tia <= full_scale  # the board's auto-range choice
-        gain = np.where(fits.any(-1), self._tia.size - 1 - np.argmax(fits[..., ::-1], axis=-1), 0)
+        gain = self.transfer.auto_gain(g * v_true)  # the board's auto-range choice
         k, offset = self._tia_gain[cols, gain], self._tia_offset[cols, gain]
         return v_true * k / v_nominal, -offset / (self._tia[gain] * v_nominal)
 
     def nominal_currents(self, codes: np.ndarray, gains: np.ndarray, average: int = 1) -> np.ndarray:
         """As :meth:`currents` with the nominal transfer function (for calibration fits)."""
-        volts = np.asarray(codes, dtype=float) * (self.info.adc_lsb / average)
-        return -volts / self._tia[np.asarray(gains, dtype=np.int64)]
+        return self.transfer.currents(codes, gains, average)
 
     @staticmethod
     def monitor_volts(codes: np.ndarray, monitor_lsb: float) -> np.ndarray:

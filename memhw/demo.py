@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 
-from .connect import connect
+from .connection import connect
 from .report import record_metrics, report
 from .session import Session
 from .targets import load_targets

@@ -9,8 +9,11 @@ Everything memhw raises on purpose derives from :class:`MemhwError`::
     ├── ProtocolError (also firmware_protocol.ProtocolError)
     │   └── VersionMismatch
     ├── BoardError            the board refused a request: .status, .message
-    │   ├── BoardResetError   the board rebooted under us
+    │   ├── BoardBusy         another host's session owns the board (HELLO answered BUSY)
+    │   ├── SessionLost       the board no longer knows this host's session (it rebooted,
+    │   │                     or another host took the board over); nothing was applied
     │   └── OperationAborted  an abort stopped the operation: .reply says how far it got
+    ├── NotSupported          the board (its protocol version or back end) lacks an operation
     ├── LimitError (also ValueError)   refused on the host before anything was sent
     └── CalibrationError      a calibration that cannot be used (other board, unreadable file,
                               residuals out of bounds)
@@ -30,7 +33,9 @@ __all__ = [
     "ProtocolError",
     "VersionMismatch",
     "BoardError",
-    "BoardResetError",
+    "BoardBusy",
+    "SessionLost",
+    "NotSupported",
     "OperationAborted",
     "LimitError",
     "AddressError",
@@ -90,8 +95,22 @@ class BoardError(MemhwError):
         super().__init__(f"board refused: {status_name}" + (f": {message}" if message else ""))
 
 
-class BoardResetError(BoardError):
-    """The board's boot id changed: it rebooted and lost its state."""
+class BoardBusy(BoardError):
+    """Another host's session owns the board: the HELLO was answered ``BUSY``.
+
+    The message names the owner and how long it has been idle; if that host is gone,
+    connect with ``takeover=True`` (CLI: ``--takeover``)."""
+
+
+class SessionLost(BoardError):
+    """The board refused a request with ``NO_SESSION``: the host's session is gone (the
+    board rebooted, or another host took it over) and nothing was applied. Reconnect
+    (:meth:`memhw.Board.reconnect`) to open a new session."""
+
+
+class NotSupported(MemhwError):
+    """The connected board does not offer an operation: its protocol version is too old,
+    or its back end (e.g. the original board's firmware) lacks the feature."""
 
 
 class LimitError(MemhwError, ValueError):

@@ -52,11 +52,20 @@ class BoardInfo:
     limits: Limits
     max_frame: int
     max_message: int
+    boot_id: int = 0
+    opcodes: tuple[int, ...] = ()
+    #: the chip in the board's socket, as the board identifies it ("" if it cannot)
+    chip: str = ""
 
     @property
     def shape(self) -> tuple[int, int]:
         """(rows, cols) of the array."""
         return (self.rows, self.cols)
+
+    @property
+    def width_max(self) -> float:
+        """Longest pulse the board makes, s."""
+        return self.width_offset + self.width_lsb * self.width_max_code
 
     @classmethod
     def from_hello(cls, address: str, h: dict) -> "BoardInfo":
@@ -89,4 +98,7 @@ class BoardInfo:
             ),
             max_frame=h["max_frame"],
             max_message=h["max_message"],
+            boot_id=int(h["boot_id"]),
+            chip=h["chip"],
+            opcodes=tuple(int(o) for o in h["opcodes"]),
         )

@@ -8,16 +8,24 @@ dropped and counted. When no reply arrives in time the *same* frames are sent
 again, up to ``retries`` times: the board answers a repeated sequence number
 from its reply cache, so a retried pulse is never applied twice.
 
-After the handshake every request carries the board's boot id in its header
-(protocol 1.3): a board that rebooted in between refuses it with
-``BOOT_MISMATCH`` instead of executing it a second time (its reply cache died
-with the reboot), and the reply's new boot id raises :class:`BoardResetError`.
+After the handshake every request carries the session id the board issued in
+its HELLO reply (protocol 2.0). A board that no longer knows the session (it
+rebooted, or another host took it over) refuses the request with
+``NO_SESSION`` and applies nothing: :class:`~memhw.errors.SessionLost`.
+
+When the transport itself fails mid-request (a cable pulled, a socket reset) and
+the request is self-contained (``resumable=True``), the link asks its owner to
+reconnect and resume the session (``on_disconnect``, set by the Board) and sends
+the very same frames again: the board answers from the session's reply cache
+if it executed them, or executes them now if they never arrived. Every wait
+checks its deadline on every read, whatever arrives (garbage included).
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,13 +34,41 @@ from typing import Any, Callable, Mapping
 import firmware_protocol as fp
 from firmware_protocol.framing import WANT_PROGRESS
 
-from .errors import BoardError, BoardResetError, LinkTimeout, OperationAborted, ProtocolError
+from .errors import (BoardBusy, BoardError, LimitError, LinkTimeout, OperationAborted, ProtocolError,
+                     SessionLost, TransportError)
 from .transport import Transport
 
-__all__ = ["Link", "LinkStats"]
+__all__ = ["Link", "LinkStats", "check_timeout"]
 
 _OK = fp.STATUS["OK"]
 _ABORTED = fp.STATUS["ABORTED"]
+#: board refusals with their own error class
+_ERRORS = {fp.STATUS["NO_SESSION"]: SessionLost, fp.STATUS["BUSY"]: BoardBusy}
+_HELLO = fp.SCHEMA.message("HELLO").opcode
+#: longest timeout accepted, s (a day): anything longer is a mistake, not a wish
+TIMEOUT_MAX = 86400.0
+
+
+def check_timeout(value: object, name: str = "timeout") -> float:
+    """A timeout in seconds: a finite number > 0 (at most a day).
+
+    Raises
+    ------
+    LimitError
+        Anything else (a string, NaN, infinity, 0, a negative number), with one clear line.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LimitError(f"{name} must be a number of seconds, got {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and 0 < v <= TIMEOUT_MAX):
+        raise LimitError(f"{name} must be a finite number of seconds in (0, {TIMEOUT_MAX:g}], got {value!r}")
+    return v
+
+
+def _check_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise LimitError(f"retries must be an integer in 0..100, got {value!r}")
+    return int(value)
 
 
 @dataclass
@@ -44,6 +80,7 @@ class LinkStats:
     retries: int = 0
     stale_dropped: int = 0
     progress_frames: int = 0
+    resumes: int = 0
     bytes_out: int = 0
     bytes_in: int = 0
     payload_out: int = 0
@@ -67,21 +104,23 @@ class Link:
     transport : Transport
         The byte stream.
     timeout : float
-        Seconds to wait for a reply (reset by every progress frame).
+        Seconds to wait for a reply (reset by every progress frame); finite, > 0.
     retries : int
         Re-sends of an unanswered request before :class:`LinkTimeout`.
     """
 
     def __init__(self, transport: Transport, timeout: float = 2.0, retries: int = 3):
         self.transport = transport
-        self.timeout = timeout
-        self.retries = retries
+        self.timeout = check_timeout(timeout)
+        self.retries = _check_retries(retries)
         self.max_payload = fp.SCHEMA.min_frame_payload
-        #: boot id the replies must carry (set after the handshake); None: not checked
-        self.boot_id: int | None = None
-        #: boot id and protocol major (header version) of the last final reply
-        self.last_boot_id: int | None = None
+        #: the session id every request carries (from the HELLO reply); 0 before the handshake
+        self.session = 0
+        #: session id and protocol major (header version) of the last final reply
+        self.last_session: int | None = None
         self.last_version: int | None = None
+        #: called when the transport fails mid-request; True when the session was resumed
+        self.on_disconnect: Callable[[], bool] | None = None
         #: True while a request waits for its reply
         self.busy = False
         #: sequence number and wire bytes of the last request sent
@@ -111,7 +150,7 @@ class Link:
         payload = fp.encode(m.opcode, "request", values or {})
         seq = self._next_seq()
         wire = fp.encode_message(seq=seq, opcode=m.opcode, payload=payload, max_payload=self.max_payload,
-                                 boot_id=self.boot_id or 0)
+                                 session=self.session)
         self.transport.write(wire)
         self.stats.bytes_out += len(wire)
         self.stats.payload_out += len(payload)
@@ -124,6 +163,7 @@ class Link:
         *,
         timeout: float | None = None,
         progress: Callable[[dict], None] | None = None,
+        resumable: bool = False,
     ) -> dict[str, Any]:
         """Send a request and return the decoded reply payload.
 
@@ -134,18 +174,22 @@ class Link:
         values : mapping
             Request fields.
         timeout : float, optional
-            Overrides the link's timeout for this request.
+            Overrides the link's timeout for this request (finite, > 0).
         progress : callable, optional
-            Called with each decoded progress report; asks the board for them.
+            Called with each decoded progress report; asks the board for them. An
+            exception it raises is re-raised after the reply has arrived, never in the
+            middle of the exchange.
+        resumable : bool
+            The request does not depend on state a reconnection loses (DC levels): if the
+            transport fails, resume the session (``on_disconnect``) and send it again.
 
         Raises
         ------
         LinkTimeout
             No reply after all retries.
         BoardError
-            The board answered with a non-OK status.
-        BoardResetError
-            The reply comes from a board that rebooted since the handshake.
+            The board answered with a non-OK status (:class:`SessionLost` for
+            ``NO_SESSION``, :class:`BoardBusy` for ``BUSY``).
         """
         m = fp.SCHEMA.message(message)
         try:
@@ -153,29 +197,52 @@ class Link:
         except fp.ProtocolError as exc:
             raise ProtocolError(str(exc)) from None
         flags = WANT_PROGRESS if progress is not None else 0
-        wait = self.timeout if timeout is None else timeout
+        wait = self.timeout if timeout is None else check_timeout(timeout)
         with self._lock:
             seq = self._next_seq()
-            # HELLO goes out with boot id 0: it must reach a rebooted board
-            boot = 0 if message == "HELLO" else (self.boot_id or 0)
-            wire = fp.encode_message(seq=seq, opcode=m.opcode, payload=payload,
-                                     max_payload=self.max_payload, flags=flags, boot_id=boot)
+            # HELLO goes out with session 0: it asks for one
+            wire = fp.encode_message(seq=seq, opcode=m.opcode, payload=payload, max_payload=self.max_payload,
+                                     flags=flags, session=0 if m.opcode == _HELLO else self.session)
             self.last_seq, self.last_wire = seq, wire
             st = self.stats
             st.requests += 1
             st.per_opcode[m.name] = st.per_opcode.get(m.name, 0) + 1
             self.busy = True
+            failure: list[BaseException] = []
+
+            def report(values: dict) -> None:  # a failing callback must not break the exchange
+                if not failure:
+                    try:
+                        progress(values)  # type: ignore[misc]
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below
+                        failure.append(exc)
+
             try:
-                for attempt in range(self.retries + 1):
+                resumes = 0
+                attempt = 0
+                while attempt <= self.retries:
                     if attempt:
                         st.retries += 1
-                    self.transport.write(wire)
-                    st.bytes_out += len(wire)
-                    st.payload_out += len(payload)
-                    st.round_trips += 1
-                    reply = self._await(seq, m, wait, progress)
+                    try:
+                        self.transport.write(wire)
+                        st.bytes_out += len(wire)
+                        st.payload_out += len(payload)
+                        st.round_trips += 1
+                        reply = self._await(seq, m, wait, report if progress is not None else None)
+                    except TransportError:
+                        if not (resumable and self.on_disconnect is not None and resumes < self.retries):
+                            raise
+                        resumes += 1
+                        if not self.on_disconnect():
+                            raise
+                        st.resumes += 1
+                        continue  # the same bytes again, in the resumed session
                     if reply is not None:
-                        return self._finish(m, reply)
+                        result = self._finish(m, reply)
+                        if failure:
+                            raise failure[0]
+                        return result
+                    attempt += 1
             finally:
                 self.busy = False
             raise LinkTimeout(
@@ -185,55 +252,52 @@ class Link:
 
     def _await(self, seq: int, m: fp.schema.Message, wait: float,
                progress: Callable[[dict], None] | None) -> fp.Message | None:
+        """Read until the final reply to (seq, opcode) arrives or the deadline passes; the
+        deadline is checked after every read and moves only with a matching progress frame."""
         deadline = time.monotonic() + wait
-        decoder, st = self._decoder, self.stats
-        frames = self._frames
+        decoder, st, frames = self._decoder, self.stats, self._frames
+        read = self.transport.read
         while True:
             if not frames:
                 left = deadline - time.monotonic()
-                data = self.transport.read(max(left, 0.0))
-                if data:
-                    st.bytes_in += len(data)
-                    frames.extend(decoder.feed(data))
-                elif left <= 0:
+                if left <= 0:
                     return None
-            if frames:
-                # frames after the final reply stay queued for the next request (stale ones are counted there)
-                while frames:
-                    frame = frames.popleft()
-                    msg = self._assembler.add(frame)
-                    if msg is None or not msg.is_reply:
-                        continue
-                    if msg.seq != seq or msg.opcode != m.opcode:
-                        st.stale_dropped += 1
-                        continue
-                    st.payload_in += len(msg.payload)
-                    if msg.is_progress:
-                        if self.boot_id is not None and msg.boot_id != self.boot_id:
-                            st.stale_dropped += 1  # from another boot: says nothing about this request
+                data = read(left)
+                if not data:
+                    continue
+                st.bytes_in += len(data)
+                frames.extend(decoder.feed(data))
+            # frames after the final reply stay queued for the next request (stale ones are counted there)
+            while frames:
+                msg = self._assembler.add(frames.popleft())
+                if msg is None or not msg.is_reply:
+                    continue
+                if msg.seq != seq or msg.opcode != m.opcode:
+                    st.stale_dropped += 1
+                    continue
+                st.payload_in += len(msg.payload)
+                if msg.is_progress:
+                    st.progress_frames += 1
+                    deadline = time.monotonic() + wait
+                    if progress is not None:
+                        try:
+                            report = fp.decode(m.opcode, "progress", msg.payload)
+                        except fp.ProtocolError:
                             continue
-                        st.progress_frames += 1
-                        deadline = time.monotonic() + wait
-                        if progress is not None:
-                            try:
-                                report = fp.decode(m.opcode, "progress", msg.payload)
-                            except fp.ProtocolError:
-                                continue
-                            progress(report)
-                        continue
-                    return msg
-                if time.monotonic() >= deadline:  # a stream of stale frames or garbage must not keep us here
-                    return None
+                        progress(report)
+                    continue
+                return msg
+            if time.monotonic() >= deadline:  # a stream of stale frames or garbage must not keep us here
+                return None
 
     def reset(self) -> None:
-        """Forget the decoder, reassembly and boot-id state (before a new handshake);
+        """Forget the decoder, reassembly and session state (before a new handshake);
         discard unread input. Counters are kept."""
         with self._lock:
             self._decoder.reset()
             self._assembler = fp.MessageAssembler()
             self._frames.clear()
-            self.boot_id = None
-            self.last_boot_id = None
+            self.last_session = None
             self.last_version = None
             try:
                 self.transport.reset_input()
@@ -241,14 +305,8 @@ class Link:
                 pass
 
     def _finish(self, m: fp.schema.Message, msg: fp.Message) -> dict[str, Any]:
-        self.last_boot_id = msg.boot_id
+        self.last_session = msg.session
         self.last_version = msg.version
-        if self.boot_id is not None and msg.boot_id != self.boot_id:
-            raise BoardResetError(
-                msg.status, fp.SCHEMA.status_name(msg.status),
-                f"board rebooted (boot id {self.boot_id:#06x} -> {msg.boot_id:#06x}); "
-                "its lines, levels and any operation in flight were lost",
-            )
         try:
             if msg.status == _OK:
                 return fp.decode(m.opcode, "reply", msg.payload)
@@ -258,4 +316,4 @@ class Link:
             reason = fp.decode(m.opcode, "error", msg.payload)["reason"]
         except fp.ProtocolError as exc:
             raise ProtocolError(f"{m.name}: malformed reply: {exc}") from None
-        raise BoardError(msg.status, fp.SCHEMA.status_name(msg.status), reason)
+        raise _ERRORS.get(msg.status, BoardError)(msg.status, fp.SCHEMA.status_name(msg.status), reason)

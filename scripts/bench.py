@@ -17,11 +17,10 @@ from typing import Callable
 
 import numpy as np
 
-import firmware_protocol as fp
 import memhw
 from memhw.calibration import calibrate_board
 from memhw.mock.chip import effective_conductance
-from memhw.mock.firmware import BoardEmulator
+from memhw.mock.emulator import BoardEmulator
 from memhw.programming import program
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,10 +70,10 @@ def bench_protocol(repeat: int) -> dict:
 
         # host stack vs the emulator's own handler for the same read
         t_stack = best_of(board.read_conductance, repeat)
-        req = fp.Message(fp.MAJOR, 0, 1, fp.SCHEMA.message("READ_MAP").opcode, 0, 0, b"")
         values = {"v_read": int(board.codes.line_codes(0.2)), "row_start": 0, "row_count": rows,
                   "average": 1, "gains": np.array([255], np.uint8)}
-        t_handler = best_of(lambda: emu._read_map(values, req), repeat)
+        handler = emu.hardware.handlers["READ_MAP"]
+        t_handler = best_of(lambda: handler(emu.hardware, values, None), repeat)
         out["read_stack_vs_handler"] = {"stack_s": t_stack, "handler_s": t_handler,
                                         "ratio": t_stack / t_handler}
 
@@ -105,7 +104,7 @@ def bench_model(repeat: int) -> dict:
         board.pulse_set(rng.random(board.shape) < 0.5, v=2.5, gate=rng.uniform(0.7, 1.6, board.shape))
 
         G = chip.G.copy()
-        out["geff_solve_s"] = best_of(lambda: effective_conductance(G, emu.params.wire_resistance), repeat)
+        out["geff_solve_s"] = best_of(lambda: effective_conductance(G, emu.params.chip.wire_resistance), repeat)
         v = rng.uniform(-0.2, 0.2, (1000, board.shape[0]))
         chip.currents(v)
         t_model = best_of(lambda: chip.currents(v), repeat)
@@ -133,9 +132,9 @@ def bench_programming(seed: int = 4) -> list[dict]:
             board.calibration = calibrate_board(board)  # this seed's board ships no calibration file
             emu: BoardEmulator = board.link.transport.peer
             t = np.random.default_rng(seed).uniform(*TARGET_RANGE, board.shape)
-            busy0 = emu.counters.busy_time
+            busy0 = emu.hardware.counters.busy_time
             r = program(board, t, tolerance=tol, algorithm=algorithm, on_board=on_board)
-            hw = emu.counters.busy_time - busy0
+            hw = emu.hardware.counters.busy_time - busy0
             # judged independently of the run: a 32-sample read, and the model's truth
             g = board.read_conductance(average=32)
             truth = emu.chip.g_eff()
@@ -176,9 +175,9 @@ def bench_lstm(repeat: int) -> dict:
         cb.program(model.params)
         t_sw = best_of(lambda: predict(model, [data.x]), repeat)
         s = board.link.stats
-        busy0, bytes0, req0 = emu.counters.busy_time, s.bytes_total, s.requests
+        busy0, bytes0, req0 = emu.hardware.counters.busy_time, s.bytes_total, s.requests
         t_hw = best_of(lambda: predict(model, [data.x], cb), 1)
-        hw_busy = emu.counters.busy_time - busy0
+        hw_busy = emu.hardware.counters.busy_time - busy0
         wire = s.bytes_total - bytes0
         vmms = s.requests - req0
     return {"steps": steps, "software_s_per_step": t_sw / steps, "crossbar_s_per_step": t_hw / steps,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 import memhw
-from memhw.mock.firmware import BoardEmulator
+from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
-from memhw.mock.server import EmulatorServer
+from memhw.peer import PeerServer
 
 TRANSPORTS = ("inprocess", "pty-pyserial", "tcp-pyvisa")
 SUITE_PRESET = "paper"
@@ -50,10 +50,10 @@ def board_address(request: pytest.FixtureRequest):
         return
     emulator = BoardEmulator(make_params(SUITE_PRESET), seed=SUITE_SEED)
     if kind == "pty-pyserial":
-        server = EmulatorServer.pty(emulator)
+        server = PeerServer.pty(emulator)
         address = server.address
     else:
-        server = EmulatorServer.tcp(emulator)
+        server = PeerServer.tcp(emulator)
         address = server.visa_address
     with server:
         yield Reached(address, emulator)

@@ -68,7 +68,7 @@ def test_mock_serve_subprocess_prints_a_working_address(how: list[str]) -> None:
         if "--tcp" in how:
             visa = line.split("VISA: ")[1].rstrip(")\n")
             with memhw.connect(visa, timeout=5.0) as board:
-                assert board.status()["busy"] == 0
+                assert not board.status().busy
     finally:
         proc.terminate()
         proc.wait(timeout=10)

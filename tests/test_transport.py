@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 import memhw
-from memhw.connect import open_transport
-from memhw.mock.firmware import BoardEmulator
+from memhw.connection import open_transport
+from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
-from memhw.mock.server import EmulatorServer
+from memhw.peer import PeerServer
 from memhw.transport import SerialTransport
 
 
 @pytest.fixture
 def pty_server():
-    with EmulatorServer.pty(BoardEmulator(make_params("ideal"), seed=1)) as server:
+    with PeerServer.pty(BoardEmulator(make_params("ideal"), seed=1)) as server:
         yield server
 
 
@@ -43,7 +43,7 @@ def test_serial_port_is_opened_exclusively(pty_server) -> None:
 
 
 def test_socket_url_reaches_a_served_emulator() -> None:
-    with EmulatorServer.tcp(BoardEmulator(make_params("ideal"), seed=1)) as server:
+    with PeerServer.tcp(BoardEmulator(make_params("ideal"), seed=1)) as server:
         assert server.address.startswith("socket://127.0.0.1:")
         with memhw.connect(server.address, timeout=5.0) as board:
             assert board.read_conductance().shape == (128, 64)

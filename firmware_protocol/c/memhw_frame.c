@@ -156,7 +156,7 @@ void memhw_header_parse(const uint8_t *src, memhw_header_t *h)
     h->seq = get_le16(src + MEMHW_HDR_SEQ_OFFSET);
     h->opcode = src[MEMHW_HDR_OPCODE_OFFSET];
     h->status = src[MEMHW_HDR_STATUS_OFFSET];
-    h->boot_id = get_le16(src + MEMHW_HDR_BOOT_ID_OFFSET);
+    h->session = get_le16(src + MEMHW_HDR_SESSION_OFFSET);
     h->chunk = get_le16(src + MEMHW_HDR_CHUNK_OFFSET);
     h->length = get_le16(src + MEMHW_HDR_LENGTH_OFFSET);
 }
@@ -168,7 +168,7 @@ void memhw_header_build(const memhw_header_t *h, uint8_t *dst)
     put_le16(dst + MEMHW_HDR_SEQ_OFFSET, h->seq);
     dst[MEMHW_HDR_OPCODE_OFFSET] = h->opcode;
     dst[MEMHW_HDR_STATUS_OFFSET] = h->status;
-    put_le16(dst + MEMHW_HDR_BOOT_ID_OFFSET, h->boot_id);
+    put_le16(dst + MEMHW_HDR_SESSION_OFFSET, h->session);
     put_le16(dst + MEMHW_HDR_CHUNK_OFFSET, h->chunk);
     put_le16(dst + MEMHW_HDR_LENGTH_OFFSET, h->length);
 }

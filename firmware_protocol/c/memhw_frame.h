@@ -40,7 +40,7 @@ typedef struct memhw_header {
     uint16_t seq;     /* sequence number, echoed by replies */
     uint8_t opcode;   /* memhw_opcode_t */
     uint8_t status;   /* memhw_status_t; 0 in requests */
-    uint16_t boot_id; /* per power-up random number; 0 in requests */
+    uint16_t session; /* session id from the HELLO reply; 0 in HELLO requests */
     uint16_t chunk;   /* index of this frame within its message */
     uint16_t length;  /* payload bytes in this frame */
 } memhw_header_t;

@@ -110,7 +110,7 @@ static int read_frame(FILE *f, expected_frame_t *e)
     e->header.seq = (uint16_t)v[2];
     e->header.opcode = (uint8_t)v[3];
     e->header.status = (uint8_t)v[4];
-    e->header.boot_id = (uint16_t)v[5];
+    e->header.session = (uint16_t)v[5];
     e->header.chunk = (uint16_t)v[6];
     e->header.length = (uint16_t)v[7];
     return 0;
@@ -146,7 +146,7 @@ static int fail(const char *what, size_t index)
 static int same_header(const memhw_header_t *a, const memhw_header_t *b)
 {
     return a->version == b->version && a->flags == b->flags && a->seq == b->seq && a->opcode == b->opcode
-           && a->status == b->status && a->boot_id == b->boot_id && a->chunk == b->chunk && a->length == b->length;
+           && a->status == b->status && a->session == b->session && a->chunk == b->chunk && a->length == b->length;
 }
 
 /* Decode vec.wire in one block or byte by byte and compare with the expectations. */

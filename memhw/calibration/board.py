@@ -22,8 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-import firmware_protocol as fp
-
+from .._version import __version__
 from ..errors import CalibrationError
 from .files import now_iso
 from .model import GROUPS, BoardCalibration, DacCalibration
@@ -31,29 +30,26 @@ from .model import GROUPS, BoardCalibration, DacCalibration
 __all__ = ["calibrate_board", "read_reference", "read_dac", "has_self_calibration", "record_calibration"]
 
 log = logging.getLogger("memhw.calibration")
-_GROUP = fp.SCHEMA.enums["LineGroup"]
-_MIN_PROTOCOL = (1, 2)
 
 
 def has_self_calibration(board: Any) -> bool:
-    """True when the board speaks protocol >= 1.2 (READ_REFERENCE and READ_DAC)."""
-    return tuple(board.info.protocol) >= _MIN_PROTOCOL
+    """True when the board offers READ_REFERENCE and READ_DAC."""
+    return board.supports("READ_REFERENCE") and board.supports("READ_DAC")
 
 
 def _need(board: Any) -> None:
     if not has_self_calibration(board):
-        p = board.info.protocol
-        raise CalibrationError(f"board {board.info.serial} speaks protocol {p[0]}.{p[1]}; self-calibration "
-                               f"needs {_MIN_PROTOCOL[0]}.{_MIN_PROTOCOL[1]} (READ_REFERENCE, READ_DAC)")
+        i = board.info
+        raise CalibrationError(f"board {i.serial} ({i.firmware}, protocol {i.protocol[0]}.{i.protocol[1]}) has no "
+                               "self-calibration hardware (READ_REFERENCE, READ_DAC): calibration from on-board "
+                               "references is not available on it")
 
 
 def read_dac(board: Any, group: str, codes: Any, average: int = 16) -> np.ndarray:
     """Measured volts on every line of ``group`` ("ROWS", "COLS", "GATES") with its DACs at
     ``codes`` (one code or one per line), through the board's monitor ADC."""
     _need(board)
-    c = np.atleast_1d(np.asarray(codes, dtype=np.int16))
-    r = board.link.request("READ_DAC", {"group": _GROUP[group], "codes": c, "average": int(average)})
-    return board.codes.monitor_volts(r["codes"], r["monitor_lsb"])
+    return board.read_dac(group, np.atleast_1d(np.asarray(codes, dtype=np.int64)), average)
 
 
 def read_reference(board: Any, index: int, v_ref: float, gain: Any = "auto", average: int = 16,
@@ -62,21 +58,16 @@ def read_reference(board: Any, index: int, v_ref: float, gain: Any = "auto", ave
 
     Returns a dict: ``resistance`` (nominal, ohm), ``count``, ``v_bus`` (measured, V),
     ``gains`` (cols,), ``codes`` (cols,) mean ADC codes, ``current`` (cols,) A with the
-    board's present conversion (calibrated if a calibration is applied), ``expected``
-    (V_bus / R nominal, A) and ``conductance`` (cols,) = current / v_bus, S.
+    board's present conversion (calibrated if a calibration is applied; nominal with
+    ``raw``), ``expected`` (V_bus / R nominal, A) and ``conductance`` (cols,) = current / v_bus, S.
     """
     _need(board)
-    code = int(board.codes.line_codes(v_ref))
-    r = board.link.request("READ_REFERENCE", {"index": int(index), "v_ref": code,
-                                              "gains": board._gain(gain), "average": int(average)})
-    v_bus = float(board.codes.monitor_volts(r["monitor"], r["monitor_lsb"]))
-    conv = board.codes.nominal_currents if raw else board.codes.currents
-    current = conv(r["codes"], r["gains"], average)
+    r = board.read_reference(index, v_ref, gain, average, nominal=raw)
     with np.errstate(divide="ignore", invalid="ignore"):
-        conductance = current / v_bus
-    return {"resistance": float(r["resistance"]), "count": int(r["count"]), "tolerance": float(r["tolerance"]),
-            "v_bus": v_bus, "gains": np.asarray(r["gains"]), "codes": np.asarray(r["codes"]) / average,
-            "current": current, "expected": v_bus / float(r["resistance"]), "conductance": conductance}
+        conductance = r.currents / r.v_bus
+    return {"resistance": r.resistance, "count": r.count, "tolerance": r.tolerance, "v_bus": r.v_bus,
+            "gains": r.gains, "codes": r.codes, "current": r.currents, "expected": r.v_bus / r.resistance,
+            "conductance": conductance}
 
 
 def _line_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -196,8 +187,6 @@ def calibrate_board(board: Any, *, average: int = 16, dac_points: int = 9, bus_m
         points[f"tia_{g}_adc_volts"] = V
         points[f"tia_{g}_plan"] = np.asarray(plan)
         tick(f"TIA gain {g}")
-
-    from .. import __version__
 
     cal = BoardCalibration(
         serial=info.serial, firmware=info.firmware, protocol=tuple(info.protocol), date=now_iso(),

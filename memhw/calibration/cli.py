@@ -16,7 +16,7 @@ SWEEPS = ("gate", "reset", "iv", "noise", "retention")
 
 
 def _connect(args: argparse.Namespace, calibration: Any = "auto") -> Any:
-    from ..connect import connect
+    from ..connection import connect
 
     return connect(args.board, timeout=args.timeout, calibration=calibration)
 

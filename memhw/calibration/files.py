@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..errors import CalibrationError, CalibrationWarning
 from .model import GROUPS, BoardCalibration, CalibrationBounds, DacCalibration
 
@@ -82,8 +83,6 @@ def save_calibration(cal: BoardCalibration, path: str | os.PathLike | None = Non
     leaves a half-written calibration under the real name.
     """
     import h5py
-
-    from .. import __version__
 
     if not force:
         cal.validate(bounds)

@@ -5,7 +5,7 @@
 Connects to ``mock://`` (preset paper, seed 0: serial MEMHW-EMU-0001) without any
 calibration, runs :func:`memhw.calibration.calibrate_board` and saves the result as
 ``<out>/MEMHW-EMU-0001.h5``, so ``memhw.connect("mock://")`` is calibrated out of the box.
-Boards with another seed or preset have other serials (``memhw.mock.selfcal.default_serial``)
+Boards with another seed or preset have other serials (``memhw.mock.identity.default_serial``)
 and never get this file.
 """
 
@@ -15,7 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..connect import connect
+from ..connection import connect
 from .board import calibrate_board
 from .files import _REPO_DIR, save_calibration
 

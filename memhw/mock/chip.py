@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import MockParams
+from .params import ChipParams
 
 __all__ = ["Chip", "effective_conductance", "gate_factor", "compliance_conductance"]
 
@@ -31,7 +31,7 @@ __all__ = ["Chip", "effective_conductance", "gate_factor", "compliance_conductan
 # --------------------------------------------------------------------------- helpers
 
 
-def gate_factor(gate: np.ndarray | float, p: MockParams) -> np.ndarray:
+def gate_factor(gate: np.ndarray | float, p: ChipParams) -> np.ndarray:
     """Transistor conduction factor in [0, 1]: 0 at/below ``transistor_vth``, 1 at/above
     ``gate_full_on``, smoothstep in between (choice)."""
     x = (np.asarray(gate, dtype=float) - p.transistor_vth) / (p.gate_full_on - p.transistor_vth)
@@ -39,7 +39,7 @@ def gate_factor(gate: np.ndarray | float, p: MockParams) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def compliance_conductance(gate: np.ndarray | float, p: MockParams, k: np.ndarray | float = 1.0) -> np.ndarray:
+def compliance_conductance(gate: np.ndarray | float, p: ChipParams, k: np.ndarray | float = 1.0) -> np.ndarray:
     """Conductance reached by a complete SET at gate voltage ``gate``: ``min(k * f(Vg), g_max)``
     with the device factor ``k`` (1 = nominal device) and
 
@@ -137,9 +137,9 @@ def _as_row_array(x, n: int, name: str) -> np.ndarray:
 class Chip:
     """A seeded mock 1T1R crossbar.  See the module docstring and docs/mock.md."""
 
-    def __init__(self, params: MockParams, rng: np.random.Generator):
-        if not isinstance(params, MockParams):
-            raise TypeError("params must be a MockParams (see memhw.mock.params.make_params)")
+    def __init__(self, params: ChipParams, rng: np.random.Generator):
+        if not isinstance(params, ChipParams):
+            raise TypeError("params must be a ChipParams (e.g. make_params(...).chip, see memhw.mock.params)")
         self.params = p = params
         self.rng = rng
         R, C = self.shape = (p.rows, p.cols)

@@ -1,4 +1,8 @@
-"""Parameter set of the mock memristor chip and its board periphery.
+"""Parameter set of the mock memristor chip, its board periphery and the board's firmware.
+
+Three groups, each a frozen dataclass: :class:`ChipParams` (the array), :class:`PeripheryParams`
+(DACs, TIAs, ADCs, references: what a board calibration measures) and :class:`BoardParams`
+(firmware identity, limits, buffers, timing), composed in :class:`MockParams`.
 
 Every number the mock uses lives here, once, with its source:
 
@@ -28,22 +32,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["MockParams", "PRESETS", "make_params", "preset_names"]
+__all__ = ["ChipParams", "PeripheryParams", "BoardParams", "MockParams", "GROUPS", "PRESETS", "make_params",
+           "preset_names"]
 
 _16BIT_10V = 10.0 / 65536  # V/LSB of a 16-bit converter over +-5 V (DOMAIN §1 board; derived)
 _16BIT_20V = 20.0 / 65536  # V/LSB of a 16-bit converter over +-10 V (DOMAIN §1 board; derived)
 
 
 @dataclass(frozen=True)
-class MockParams:
-    """All parameters of the mock chip (:mod:`memhw.mock.chip`) and periphery
-    (:mod:`memhw.mock.periphery`).  SI units throughout (S, V, s, ohm, A).
-
-    Defaults are the ``paper`` preset.
-    """
+class ChipParams:
+    """The 1T1R array (:mod:`memhw.mock.chip`): geometry, device physics, faults, wires.
+    SI units (S, V, s, ohm). Defaults are the ``paper`` preset."""
 
     # ---------------------------------------------------------------- geometry
     rows: int = 128  # DOMAIN §1: 128 x 64 1T1R array
@@ -115,6 +118,17 @@ class MockParams:
     # this (max over devices) triggers a new solve, below it a first-order correction is used
     # (error < ~10 % of the drift, i.e. < 5 nS << 76 nS ADC LSB at 10 kohm, DOMAIN §1). choice
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+
+@dataclass(frozen=True)
+class PeripheryParams:
+    """The measurement board's analog hardware (:mod:`memhw.mock.periphery`): DACs, TIAs,
+    ADCs, reference resistors, monitor ADC, pulse generator. Two boards whose periphery
+    parameters (or seeds) differ are different boards with different calibrations."""
+
     # ---------------------------------------------------------------- periphery (DOMAIN §1 board, §2.10)
     dac_line_lsb: float = _16BIT_10V  # V/code rows & columns: 16-bit over +-5 V (DOMAIN §1: "16-bit reasonable")
     dac_gate_lsb: float = _16BIT_20V  # V/code gates: 16-bit over +-10 V (DOMAIN §1 "DAC spans 5 V or 10 V")
@@ -141,38 +155,74 @@ class MockParams:
     monitor_gain_error: float = 2e-4  # relative sigma: 0.02 % reference + ADC gain error after factory trim; choice
     monitor_offset_error: float = 50e-6  # V sigma incl. multiplexer leakage; choice
     monitor_noise_lsb: float = 1.0  # LSB sigma per sample; choice (20-bit SAR: ~1-2 LSB rms)
-    monitor_sample_time: float = 10e-6  # s per monitored line and sample (mux settling + conversion); choice
+    # pulse generator (DOMAIN §1 width register)
+    width_offset: float = 160e-9  # s at width code 0 (DOMAIN §1: ~160 ns at 0)
+    width_lsb: float = 4.14e-9  # s per width code: (4.3 us - 160 ns)/1000 (DOMAIN §1; derived)
+    width_max_code: int = 1023  # 10-bit width register (DOMAIN §1: 0-1023 counts)
 
-    # ------------------------------------------------- board firmware (memhw.mock.firmware)
+
+@dataclass(frozen=True)
+class BoardParams:
+    """The board's firmware: identity, absolute limits, buffers and the time each step takes
+    (the emulator's virtual clock, :mod:`memhw.mock.emulator`)."""
+
+    # ---------------------------------------------------------------- firmware, limits, timing
     serial: str = "MEMHW-EMU-0001"  # board serial reported by HELLO; choice
     v_read_max: float = 1.0  # V; largest |DC level| on rows/columns and |VMM input|. choice (reads use 0.2 V, DOMAIN §1)
     v_set_max: float = 3.5  # V; SET amplitude limit = top of the published tuning ramp (DOMAIN §1 closed-loop tuning)
     v_reset_max: float = 2.5  # V; RESET limit, above the 1.7-1.8 V used (DOMAIN §1); choice
     v_gate_max: float = 5.5  # V; top of the published RESET gate range 5.0-5.5 V (DOMAIN §1)
-    verify_read: float = 0.2  # V; read voltage of the on-board PROGRAM loop's verify reads (DOMAIN §1: 0.2 V)
     gate_read: float = 5.0  # V; gates during reads/VMM: fully on as for RESET (DOMAIN §1 line roles)
-    width_offset: float = 160e-9  # s at width code 0 (DOMAIN §1: ~160 ns at 0)
-    width_lsb: float = 4.14e-9  # s per width code: (4.3 us - 160 ns)/1000 (DOMAIN §1; derived)
-    width_max_code: int = 1023  # 10-bit width register (DOMAIN §1: 0-1023 counts)
     max_frame: int = 4096  # payload bytes per frame the board accepts/sends; choice (MCU buffer)
     max_message: int = 65536  # largest reassembled request; choice (MCU RAM)
     sample_time: float = 10e-6  # s per parallel ADC conversion of all columns; choice (virtual clock)
     row_switch_time: float = 5e-6  # s to switch lines between rows of a pulse batch; choice
+    monitor_sample_time: float = 10e-6  # s per monitored line and sample (mux settling + conversion); choice
+
+
+#: the parameter groups of a mock board, in order
+GROUPS = {"chip": ChipParams, "periphery": PeripheryParams, "board": BoardParams}
+
+
+@dataclass(frozen=True)
+class MockParams:
+    """All parameters of a mock board: its chip, its periphery and its firmware.
+
+    Each group is its own frozen dataclass; :func:`make_params` and :meth:`replace` take
+    the fields of every group by name (names are unique across groups).
+    """
+
+    chip: ChipParams = field(default_factory=ChipParams)
+    periphery: PeripheryParams = field(default_factory=PeripheryParams)
+    board: BoardParams = field(default_factory=BoardParams)
 
     def __post_init__(self) -> None:
         _validate(self)
 
-    # convenience
     @property
     def shape(self) -> tuple[int, int]:
-        return (self.rows, self.cols)
+        """(rows, cols) of the array."""
+        return self.chip.shape
 
     def replace(self, **overrides: typing.Any) -> "MockParams":
-        """A copy with some fields changed (strings are converted like :func:`make_params`)."""
-        return dataclasses.replace(self, **_convert_overrides(overrides))
+        """A copy with some fields changed, by flat name (strings are converted like :func:`make_params`)."""
+        conv = _convert_overrides(overrides)
+        groups = {g: {k: v for k, v in conv.items() if _GROUP_OF[k] == g} for g in GROUPS}
+        return MockParams(**{g: dataclasses.replace(getattr(self, g), **kw) for g, kw in groups.items()})
 
-    def to_dict(self) -> dict[str, typing.Any]:
+    def flat(self) -> dict[str, typing.Any]:
+        """Every field of every group by name."""
+        return {f.name: getattr(getattr(self, g), f.name) for g, cls in GROUPS.items() for f in dataclasses.fields(cls)}
+
+    def to_dict(self) -> dict[str, dict[str, typing.Any]]:
+        """``{"chip": {...}, "periphery": {...}, "board": {...}}``."""
         return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name: f for cls in GROUPS.values() for f in dataclasses.fields(cls)}
+_GROUP_OF = {f.name: g for g, cls in GROUPS.items() for f in dataclasses.fields(cls)}
+_HINTS = {k: v for cls in GROUPS.values() for k, v in typing.get_type_hints(cls).items()}
+assert len(_GROUP_OF) == sum(len(dataclasses.fields(c)) for c in GROUPS.values()), "field names must be unique"
 
 
 # --------------------------------------------------------------------------- validation
@@ -195,9 +245,14 @@ _FRACTIONS = (
 )
 
 
-def _validate(p: MockParams) -> None:
+def _validate(params: MockParams) -> None:
     def bad(msg: str) -> typing.NoReturn:
         raise ValueError(f"invalid MockParams: {msg}")
+
+    for name, cls in GROUPS.items():
+        if not isinstance(getattr(params, name), cls):
+            bad(f"{name} must be a {cls.__name__}")
+    p = types.SimpleNamespace(**params.flat())
 
     if p.rows < 1 or p.cols < 1:
         bad(f"geometry must be positive, got {p.rows} x {p.cols}")
@@ -235,75 +290,8 @@ def _validate(p: MockParams) -> None:
         bad("monitor_bits must be in 2..24")
 
 
-# --------------------------------------------------------------------------- presets
-
-PRESETS: dict[str, MockParams] = {
-    "paper": MockParams(),
-    "ideal": MockParams(
-        initial_spread=0.0,
-        device_spread=0.0,
-        set_kinetics_spread=0.0,
-        write_noise=0.0,
-        reset_noise_fraction=0.0,
-        read_noise=0.0,
-        telegraph_fraction=0.0,
-        telegraph_amplitude=0.0,
-        relax_mean_coeff=0.0,
-        relax_std_coeff=0.0,
-        relax_std_offset=0.0,
-        stuck_fraction=0.0,
-        unformed_fraction=0.0,
-        wire_resistance=0.0,
-        cubic_coeff=0.0,
-        dac_gain_error=0.0,
-        dac_offset_error=0.0,
-        tia_gain_error=0.0,
-        tia_offset_error=0.0,
-        adc_noise_lsb=0.0,
-        reference_tolerance=0.0,
-        monitor_gain_error=0.0,
-        monitor_offset_error=0.0,
-        monitor_noise_lsb=0.0,
-    ),
-    "harsh": MockParams(
-        initial_spread=0.5,
-        device_spread=0.15,  # choice: twice the paper spread
-        set_kinetics_spread=1.0,
-        write_noise=8e-6,  # choice: 2x paper (5.6 uS in the gait runs, DOMAIN §1)
-        reset_noise_fraction=0.4,
-        read_noise=0.03,  # choice: 3x aihwkit
-        telegraph_fraction=0.05,
-        telegraph_amplitude=0.1,
-        relax_mean_coeff=-0.089e-6 * 3,  # choice: 3x the HfOx fit
-        relax_std_coeff=0.042e-6 * 3,
-        relax_std_offset=0.41e-6 * 3,
-        stuck_fraction=0.11,  # DOMAIN §1: ~11 % unresponsive in in-situ training (Nat. Commun. 2018)
-        bad_rows=(37,),  # choice
-        bad_cols=(21,),  # choice
-        unformed_fraction=0.02,  # choice
-        wire_resistance=1.0,  # DOMAIN §2.8 upper end of simulator values
-        cubic_coeff=0.5,  # choice: 2 % extra current at 0.2 V
-        dac_gain_error=0.03,
-        dac_offset_error=5e-3,
-        tia_gain_error=0.05,
-        tia_offset_error=5e-3,
-        adc_noise_lsb=1.0,
-        reference_tolerance=1e-2,  # 1 % parts
-        monitor_gain_error=1e-3,  # choice: untrimmed 0.1 % reference
-        monitor_offset_error=200e-6,  # choice
-        monitor_noise_lsb=2.0,  # choice
-    ),
-}
-
-
-def preset_names() -> tuple[str, ...]:
-    return tuple(PRESETS)
-
-
 # --------------------------------------------------------------------------- make_params
 
-_FIELDS = {f.name: f for f in dataclasses.fields(MockParams)}
-_HINTS = typing.get_type_hints(MockParams)
 
 
 def _convert(name: str, value: typing.Any) -> typing.Any:
@@ -381,5 +369,74 @@ def make_params(preset: str = "paper", **overrides: typing.Any) -> MockParams:
     # A preset's bad lines follow a smaller geometry (wrapped) unless given explicitly.
     for line, dim in (("bad_rows", "rows"), ("bad_cols", "cols")):
         if dim in conv and line not in conv:
-            conv[line] = tuple(sorted({i % conv[dim] for i in getattr(base, line)}))
-    return dataclasses.replace(base, **conv)
+            conv[line] = tuple(sorted({i % conv[dim] for i in getattr(base.chip, line)}))
+    return base.replace(**conv)
+
+
+# --------------------------------------------------------------------------- presets
+
+def _preset(**fields: typing.Any) -> MockParams:
+    return MockParams().replace(**fields)
+
+
+PRESETS: dict[str, MockParams] = {
+    "paper": MockParams(),
+    "ideal": _preset(
+        initial_spread=0.0,
+        device_spread=0.0,
+        set_kinetics_spread=0.0,
+        write_noise=0.0,
+        reset_noise_fraction=0.0,
+        read_noise=0.0,
+        telegraph_fraction=0.0,
+        telegraph_amplitude=0.0,
+        relax_mean_coeff=0.0,
+        relax_std_coeff=0.0,
+        relax_std_offset=0.0,
+        stuck_fraction=0.0,
+        unformed_fraction=0.0,
+        wire_resistance=0.0,
+        cubic_coeff=0.0,
+        dac_gain_error=0.0,
+        dac_offset_error=0.0,
+        tia_gain_error=0.0,
+        tia_offset_error=0.0,
+        adc_noise_lsb=0.0,
+        reference_tolerance=0.0,
+        monitor_gain_error=0.0,
+        monitor_offset_error=0.0,
+        monitor_noise_lsb=0.0,
+    ),
+    "harsh": _preset(
+        initial_spread=0.5,
+        device_spread=0.15,  # choice: twice the paper spread
+        set_kinetics_spread=1.0,
+        write_noise=8e-6,  # choice: 2x paper (5.6 uS in the gait runs, DOMAIN §1)
+        reset_noise_fraction=0.4,
+        read_noise=0.03,  # choice: 3x aihwkit
+        telegraph_fraction=0.05,
+        telegraph_amplitude=0.1,
+        relax_mean_coeff=-0.089e-6 * 3,  # choice: 3x the HfOx fit
+        relax_std_coeff=0.042e-6 * 3,
+        relax_std_offset=0.41e-6 * 3,
+        stuck_fraction=0.11,  # DOMAIN §1: ~11 % unresponsive in in-situ training (Nat. Commun. 2018)
+        bad_rows=(37,),  # choice
+        bad_cols=(21,),  # choice
+        unformed_fraction=0.02,  # choice
+        wire_resistance=1.0,  # DOMAIN §2.8 upper end of simulator values
+        cubic_coeff=0.5,  # choice: 2 % extra current at 0.2 V
+        dac_gain_error=0.03,
+        dac_offset_error=5e-3,
+        tia_gain_error=0.05,
+        tia_offset_error=5e-3,
+        adc_noise_lsb=1.0,
+        reference_tolerance=1e-2,  # 1 % parts
+        monitor_gain_error=1e-3,  # choice: untrimmed 0.1 % reference
+        monitor_offset_error=200e-6,  # choice
+        monitor_noise_lsb=2.0,  # choice
+    ),
+}
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(PRESETS)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import MockParams
+from .params import PeripheryParams
 
 __all__ = ["Periphery"]
 
@@ -30,10 +30,10 @@ __all__ = ["Periphery"]
 class Periphery:
     """DAC/TIA/ADC transfer functions with per-channel errors; see the module docstring."""
 
-    def __init__(self, params: MockParams, rng: np.random.Generator):
+    def __init__(self, params: PeripheryParams, shape: tuple[int, int], rng: np.random.Generator):
         self.params = p = params
         self.rng = rng
-        R, C = p.rows, p.cols
+        self.shape = R, C = shape
         n_g = len(p.tia_gains)
         # Fixed errors, drawn once in a fixed order (reproducible per seed).
         self.row_gain_err = p.dac_gain_error * rng.standard_normal(R)
@@ -119,7 +119,7 @@ class Periphery:
         ``v_ref`` (cols,), optional: the TIA's reference (column DC level); an inverting
         TIA's output is ``v_ref - I * R``, so a non-zero column level shifts the reading."""
         I = np.asarray(currents, dtype=float)
-        C = self.params.cols
+        C = self.shape[1]
         if I.shape[-1:] != (C,):
             raise ValueError(f"currents must have last dimension {C}, got shape {I.shape}")
         gi = np.asarray(gain_index)

@@ -1,7 +1,5 @@
-"""Self-calibration opcodes of the board emulator (READ_REFERENCE, READ_DAC) and the
-emulator's serial numbers.
+"""Self-calibration opcodes of the board emulator (READ_REFERENCE, READ_DAC).
 
-Kept apart from :mod:`memhw.mock.firmware` so that file only registers the handlers.
 The hardware they emulate (see PROTOCOL.md, READ_REFERENCE / READ_DAC):
 
 * **Reference resistors.** Every column's TIA input can be switched from the array to one
@@ -16,104 +14,71 @@ The hardware they emulate (see PROTOCOL.md, READ_REFERENCE / READ_DAC):
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 import firmware_protocol as fp
 
-from .params import PRESETS, MockParams
+from ..peer import HandlerTable, Operation, Refused
+from .lines import check_group
+from .measure import digitise, requested_gains
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .firmware import BoardEmulator
+    from .hardware import MockHardware
 
-__all__ = ["default_serial", "read_reference", "read_dac", "PERIPHERY_FIELDS"]
+__all__ = ["HANDLERS"]
 
+HANDLERS = HandlerTable()
 _GROUPS = fp.SCHEMA.enums["LineGroup"]
-
-#: MockParams fields that make up the *board* (its periphery), as opposed to the chip.
-PERIPHERY_FIELDS = (
-    "rows", "cols", "dac_line_lsb", "dac_gate_lsb", "dac_bits", "adc_bits", "adc_lsb", "tia_gains",
-    "dac_gain_error", "dac_offset_error", "tia_gain_error", "tia_offset_error", "adc_noise_lsb",
-    "reference_resistors", "reference_tolerance", "monitor_bits", "monitor_lsb", "monitor_gain_error",
-    "monitor_offset_error", "monitor_noise_lsb",
-)
-
-
-def default_serial(params: MockParams, seed: int) -> str:
-    """Serial number of an emulated board when none is given.
-
-    The periphery errors are drawn from the seed, so a board with another seed (or other
-    periphery parameters, e.g. another preset) is another physical board and must not
-    share a serial, or a calibration file made for one would be applied to the other.
-    The default board (paper periphery, seed 0) is ``params.serial`` (MEMHW-EMU-0001);
-    a paper-periphery board with seed s is ``MEMHW-EMU-S<s>``; any other periphery adds
-    a hash of its parameters: ``MEMHW-EMU-S<s>-<crc32 hex>``.
-    """
-    paper = PRESETS["paper"]
-    if params.serial != paper.serial:  # set explicitly in the parameters
-        return params.serial
-    key = tuple(getattr(params, f) for f in PERIPHERY_FIELDS)
-    if key == tuple(getattr(paper, f) for f in PERIPHERY_FIELDS):
-        return params.serial if seed == 0 else f"MEMHW-EMU-S{seed}"
-    return f"MEMHW-EMU-S{seed}-{zlib.crc32(repr(key).encode()):08X}"
 
 
 def _average(v: dict) -> int:
-    from .firmware import Refused
-
     avg = int(v["average"])
     if avg < 1:
         raise Refused("BAD_PAYLOAD", "average must be >= 1")
     return avg
 
 
-def read_reference(emu: "BoardEmulator", v: dict, req: fp.Message) -> dict:
-    """READ_REFERENCE handler."""
-    from .firmware import Refused
-
-    p, per = emu.params, emu.periphery
-    count = len(p.reference_resistors)
+@HANDLERS.register("READ_REFERENCE")
+def read_reference(hw: "MockHardware", v: dict, op: Operation) -> dict:
+    p, per = hw.params, hw.periphery
+    count = len(p.periphery.reference_resistors)
     k = int(v["index"])
     if k >= count:
         raise Refused("LIMIT", f"reference index {k} outside 0..{count - 1}")
     avg = _average(v)
-    gains = emu._gains(v["gains"])
+    gains = requested_gains(hw, v["gains"])
     v_bus = per.ref_volts(int(v["v_ref"]))
-    currents = np.full((avg, emu.cols), v_bus / per.reference_resistances[k])
+    currents = np.full((avg, hw.cols), v_bus / per.reference_resistances[k])
     if gains is None:  # range on the first sample, keep that gain for the others
-        _, g = emu._measure(currents[:1], None)
-        gains = g.astype(np.int64)
-    codes, g = emu._measure(currents, gains)
+        gains = digitise(hw, currents[:1], None)[1].astype(np.int64)
+    codes, g = digitise(hw, currents, gains)
     monitor = int(per.monitor_codes(v_bus, avg))
-    emu._tick(avg * (p.sample_time + p.monitor_sample_time))
-    return {"count": count, "resistance": float(p.reference_resistors[k]), "tolerance": p.reference_tolerance,
-            "monitor_lsb": p.monitor_lsb, "monitor": monitor, "gains": g, "codes": codes.sum(axis=0)}
+    hw.tick(avg * (p.board.sample_time + p.board.monitor_sample_time))
+    return {"count": count, "resistance": float(p.periphery.reference_resistors[k]),
+            "tolerance": p.periphery.reference_tolerance, "monitor_lsb": p.periphery.monitor_lsb,
+            "monitor": monitor, "gains": g, "codes": codes.sum(axis=0)}
 
 
-def read_dac(emu: "BoardEmulator", v: dict, req: fp.Message) -> dict:
-    """READ_DAC handler."""
-    from .firmware import Refused
-
-    p, per = emu.params, emu.periphery
+@HANDLERS.register("READ_DAC")
+def read_dac(hw: "MockHardware", v: dict, op: Operation) -> dict:
+    p, per, top = hw.params, hw.periphery, hw.abs_limits
     group = int(v["group"])
-    if group not in _GROUPS.values():
-        raise Refused("BAD_PAYLOAD", f"unknown line group {group}")
-    n = emu.rows if group == _GROUPS["ROWS"] else emu.cols
+    n = check_group(hw, group)
     codes = v["codes"].astype(np.int64)
     if codes.size not in (1, n):
         raise Refused("BAD_PAYLOAD", f"codes has {codes.size} entries; expected 1 or {n}")
     avg = _average(v)
     # The largest level the group ever drives: reads, and RESET (rows) or SET (columns) pulses.
     if group == _GROUPS["GATES"]:
-        lo, hi, conv = 0, round(p.v_gate_max / p.dac_gate_lsb), per.gate_volts
+        lo, hi, conv = 0, top.gate_max, per.gate_volts
     elif group == _GROUPS["ROWS"]:
-        lo, hi, conv = -emu._limits["read"], max(emu._limits["read"], emu._limits["reset"]), per.row_volts
+        lo, hi, conv = -top.read_max, max(top.read_max, top.reset_max), per.row_volts
     else:
-        lo, hi, conv = -emu._limits["read"], max(emu._limits["read"], emu._limits["set"]), per.col_volts
+        lo, hi, conv = -top.read_max, max(top.read_max, top.set_max), per.col_volts
     if codes.min() < lo or codes.max() > hi:
         raise Refused("LIMIT", f"code outside {lo}..{hi} for this group")
     volts = conv(np.broadcast_to(codes, (n,)))
-    emu._tick(n * avg * p.monitor_sample_time)
-    return {"monitor_lsb": p.monitor_lsb, "codes": per.monitor_codes(volts, avg)}
+    hw.tick(n * avg * p.board.monitor_sample_time)
+    return {"monitor_lsb": p.periphery.monitor_lsb, "codes": per.monitor_codes(volts, avg)}

@@ -9,12 +9,11 @@ the board runs the very same loop itself from one PROGRAM request.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
 import numpy as np
-
-import firmware_protocol as fp
 
 from ..algorithms.tuning import (
     TUNERS,
@@ -25,7 +24,8 @@ from ..algorithms.tuning import (
     run_tuning,
     verify_average,
 )
-from ..board import Board
+from ..board import WAIT_MAX, Board
+from ..conversions import READ_VOLTAGE
 from ..errors import LimitError, OperationAborted
 from .result import ProgramResult
 
@@ -38,8 +38,6 @@ DEFAULTS = {
     "baseline": TuningConfig(max_pulses=200, max_rounds=200, patience=200, gate_min=0.5, gate_max=1.4, reset_v_max=1.5,
                              reset_v_min=0.3, set_v=3.0),
 }
-#: read voltage of the on-board loop's verify reads (PROTOCOL.md, PROGRAM)
-ON_BOARD_READ_VOLTAGE = 0.2
 #: largest target accepted at all (beyond any 1T1R device of this kind, DOMAIN.md §2.7)
 G_TARGET_MAX = 1e-3
 
@@ -48,8 +46,12 @@ def _prior_curve(prior: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """A gate -> conductance prior from a sweep result or a (gates, G) pair."""
     if prior is None:
         return None
-    gates, g = (prior.gates, prior.conductance) if hasattr(prior, "gates") else prior
-    gates, g = np.asarray(gates, float), np.asarray(g, float)
+    try:
+        gates, g = (prior.gates, prior.conductance) if hasattr(prior, "gates") else prior
+        gates, g = np.asarray(gates, float), np.asarray(g, float)
+    except (TypeError, ValueError):
+        raise LimitError("prior must be a gate sweep result (memhw.calibration.gate_sweep) or a pair "
+                         f"(gates, conductances), got {type(prior).__name__}") from None
     if gates.ndim != 1 or gates.size < 2 or g.shape[:1] != gates.shape or g.ndim > 2:
         raise LimitError("prior must give gates (n,) and conductances (n,) or (n, cols)")
     if not (np.isfinite(gates).all() and np.isfinite(g).all()):
@@ -58,10 +60,23 @@ def _prior_curve(prior: Any) -> tuple[np.ndarray, np.ndarray] | None:
     return gates[order], np.maximum.accumulate(g[order], axis=0)
 
 
-def _validate(board: Board, targets: Any, mask: Any, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+def _positive(name: str, value: Any, unit: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise LimitError(f"{name} must be a number of {unit}, got {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise LimitError(f"{name} must be a finite number of {unit} > 0, got {value!r}")
+    return v
+
+
+def _validate(board: Board, targets: Any, mask: Any, tolerance: Any) -> tuple[np.ndarray, np.ndarray]:
     shape = board.shape
+    raw = np.asarray(targets)
+    if raw.dtype.kind not in "iuf":
+        raise LimitError(f"targets: expected conductances in siemens (a number or an array of numbers), "
+                         f"got {raw.dtype} data")
     try:
-        t = np.broadcast_to(np.asarray(targets, dtype=float), shape).copy()
+        t = np.broadcast_to(raw.astype(float), shape).copy()
     except ValueError:
         raise LimitError(f"targets: shape {np.shape(targets)} does not fit the array {shape}") from None
     m = np.ones(shape, bool) if mask is None else np.asarray(mask)
@@ -70,9 +85,9 @@ def _validate(board: Board, targets: Any, mask: Any, tolerance: float) -> tuple[
     if not np.isfinite(t[m]).all():
         raise LimitError("targets: NaN or infinity among the selected devices")
     if (t[m] < 0).any() or (t[m] > G_TARGET_MAX).any():
-        raise LimitError(f"targets must lie in [0, {G_TARGET_MAX * 1e6:.0f}] uS")
-    if not (np.isfinite(tolerance) and tolerance > 0):
-        raise LimitError(f"tolerance must be a positive number of siemens, got {tolerance!r}")
+        raise LimitError(f"targets (siemens) must lie in [0, {G_TARGET_MAX * 1e6:.0f}] µS; got "
+                         f"{t[m].min() * 1e6:.4g} .. {t[m].max() * 1e6:.4g} µS")
+    _positive("tolerance", tolerance, "siemens")
     return t, m
 
 
@@ -102,6 +117,7 @@ def program(
     config: TuningConfig | None = None,
     average: int | None = None,
     relax_delay: float = 0.0,
+    v_read: float = READ_VOLTAGE,
     prior: Any = None,
     progress: bool | Callable[[dict], None] = False,
     session: Any = None,
@@ -128,7 +144,9 @@ def program(
         (the baseline, as published, reads once).
     relax_delay : float
         If > 0, wait this long after convergence (devices relax), verify
-        again and re-tune those that drifted out of tolerance.
+        again and re-tune those that drifted out of tolerance (at most 3600 s).
+    v_read : float
+        Verify-read voltage, V (at most the read limit in force).
     prior : sweep result or (gates, conductances), optional
         Measured gate -> conductance curve of this chip to start from.
     progress : bool or callable
@@ -143,17 +161,35 @@ def program(
     Raises
     ------
     LimitError
-        Bad targets, mask or tolerance (nothing is sent).
+        Bad targets, mask, tolerance or options (nothing is sent).
+    NotSupported
+        ``on_board`` on a board that does not run the loop itself.
     """
+    if not isinstance(board, Board):
+        raise LimitError(f"board must be a memhw.Board (from memhw.connect), got {type(board).__name__}")
     if algorithm not in TUNERS:
         raise LimitError(f"algorithm must be one of {sorted(TUNERS)}, got {algorithm!r}")
     t, m = _validate(board, targets, mask, tolerance)
+    if config is not None and not isinstance(config, TuningConfig):
+        raise LimitError(f"config must be a TuningConfig, got {type(config).__name__}")
     base = config or DEFAULTS[algorithm]
     cfg = TuningConfig(**{**base.__dict__, "tolerance": float(tolerance)})
     _check_config(cfg, board.limits)
-    if on_board and (t[m] > 0xFFFF * fp.SCHEMA.conductance_lsb).any():
-        raise LimitError(f"on-board targets must be below {0xFFFF * fp.SCHEMA.conductance_lsb * 1e6:.2f} uS "
-                         "(the PROGRAM message's conductance range)")
+    if average is not None and (isinstance(average, bool) or not isinstance(average, (int, np.integer))
+                                or not 1 <= average <= 0xFFFF):
+        raise LimitError(f"average must be None (measured) or an integer in 1..65535, got {average!r}")
+    relax_delay = float(_positive("relax_delay", relax_delay, "seconds")) if relax_delay else 0.0
+    if relax_delay > WAIT_MAX:
+        raise LimitError(f"relax_delay must be at most {WAIT_MAX:g} s, got {relax_delay:g}")
+    v_read = _positive("v_read", v_read, "volts")
+    if v_read > board.limits.v_read:
+        raise LimitError(f"v_read: {v_read:g} V is above the read limit {board.limits.v_read:g} V")
+    if on_board:
+        board._require("PROGRAM")
+    if session is not None and not hasattr(session, "run"):
+        raise LimitError(f"session must be a memhw.Session (open one with memhw.Session(path)), got {session!r}")
+    if not (isinstance(progress, bool) or callable(progress)):
+        raise LimitError(f"progress must be True, False or a callable, got {progress!r}")
     gate_prior = _prior_curve(prior)
     stats = board.link.stats
     trips0, bytes0, t0 = stats.round_trips, stats.bytes_total, time.perf_counter()
@@ -169,9 +205,9 @@ def program(
     reporter = _Reporter(progress, int(m.sum()))
     try:
         if on_board:
-            out = _program_on_board(board, t, m, cfg, algorithm, block, average, reporter)
+            out = _program_on_board(board, t, m, cfg, algorithm, average, v_read, reporter)
         else:
-            out = _program_on_host(board, t, m, cfg, algorithm, block, average, relax_delay, gate_prior,
+            out = _program_on_host(board, t, m, cfg, algorithm, block, average, relax_delay, v_read, gate_prior,
                                    reporter, run)
     except BaseException as exc:
         if run is not None:
@@ -216,10 +252,9 @@ class _Reporter:
 
 
 def _program_on_host(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningConfig, algorithm: str,
-                     block: slice, average: int | None, relax_delay: float, gate_prior, reporter, run) -> dict:
+                     block: slice, average: int | None, relax_delay: float, v_read: float, gate_prior, reporter,
+                     run) -> dict:
     shape = board.shape
-
-    v_read = min(0.2, board.limits.v_read)  # DOMAIN.md §1 read voltage, or lower if limited
 
     def read(avg: int) -> np.ndarray:
         g = np.full(shape, np.nan)
@@ -268,29 +303,9 @@ def _program_on_host(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningConf
 
 
 def _program_on_board(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningConfig, algorithm: str,
-                      block: slice, average: int | None, reporter) -> dict:
-    info, codes = board.info, board.codes
-    lsb = fp.SCHEMA.conductance_lsb
+                      average: int | None, v_read: float, reporter) -> dict:
     if average is None:
         average = 1 if algorithm == "baseline" else 0  # 0: the board decides from its read noise
-    sub = m[block]
-    # the board verifies with its nominal conversions: give it the targets as it
-    # will read them, and bring its readings back through the calibration
-    a, b = board.codes.board_reading(t, ON_BOARD_READ_VOLTAGE)
-    t_board = a * t + b
-    tol_board = cfg.tolerance * float(np.min(a[m]))
-    fields = {
-        "algorithm": fp.SCHEMA.enums["TuningAlgorithm"][algorithm.upper()],
-        "row_start": block.start, "row_count": block.stop - block.start,
-        "mask": np.packbits(sub.reshape(-1), bitorder="little"),
-        "targets": np.clip(np.rint(t_board[block][sub] / lsb), 0, 0xFFFF),
-        "tolerance": max(1, round(tol_board / lsb)), "verify_average": int(average),
-        "max_pulses": cfg.max_pulses, "max_rounds": cfg.max_rounds,
-        "set_v": int(codes.line_codes(cfg.set_v)), "set_width": int(codes.width_codes(cfg.set_width)),
-        "gate_min": int(codes.gate_codes(cfg.gate_min)), "gate_max": int(codes.gate_codes(cfg.gate_max)),
-        "reset_v_min": int(codes.line_codes(cfg.reset_v_min)), "reset_v_max": int(codes.line_codes(cfg.reset_v_max)),
-        "reset_gate": int(codes.gate_codes(cfg.reset_gate)), "reset_width": int(codes.width_codes(cfg.reset_width)),
-    }
     history: dict[str, list] = {"pending": [], "converged": []}
 
     def on_progress(rep: dict) -> None:
@@ -298,19 +313,10 @@ def _program_on_board(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningCon
         history["converged"].append(int(rep["converged"]))
         reporter(int(rep["round"]), int(rep["pending"]), int(rep["converged"]))
 
-    r = board.link.request("PROGRAM", fields, progress=on_progress)
-
-    def place(values: np.ndarray, fill: Any, dtype: Any) -> np.ndarray:
-        full = np.full(info.shape, fill, dtype=dtype)
-        view = full[block]
-        view[sub] = values
-        return full
-
-    achieved = (place(r["achieved"] * lsb, np.nan, float) - b) / a
-    reasons = place(r["reasons"], Reason.NOT_SELECTED, np.int8)
+    r = board.program_on_board(t, m, cfg, algorithm=algorithm, verify_average=average, v_read=v_read,
+                               progress=on_progress)
     return {
-        "achieved": achieved, "converged": reasons == Reason.CONVERGED,
-        "set_pulses": place(r["set_pulses"], 0, np.int32), "reset_pulses": place(r["reset_pulses"], 0, np.int32),
-        "reasons": reasons, "rounds": int(r["rounds"]), "verify_average": int(average), "read_sigma": float("nan"),
-        "history": {k: np.asarray(v) for k, v in history.items()},
+        "achieved": r.achieved, "converged": r.reasons == Reason.CONVERGED, "set_pulses": r.set_pulses,
+        "reset_pulses": r.reset_pulses, "reasons": r.reasons, "rounds": r.rounds, "verify_average": int(average),
+        "read_sigma": float("nan"), "history": {k: np.asarray(v) for k, v in history.items()},
     }

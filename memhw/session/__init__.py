@@ -14,6 +14,8 @@ The file layout and the crash guarantees are in ``docs/sessions.md``.
 """
 
 from .core import FORMAT, OpLog, OpRecord, OpTable, Run, Session, load
+from .ledger import PulseLedger, pulse_ledger
 from .store import SessionFileError
 
-__all__ = ["Session", "Run", "OpLog", "OpTable", "OpRecord", "SessionFileError", "load", "FORMAT"]
+__all__ = ["Session", "Run", "OpLog", "OpTable", "OpRecord", "SessionFileError", "load", "FORMAT", "PulseLedger",
+           "pulse_ledger"]

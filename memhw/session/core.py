@@ -19,6 +19,7 @@ import numpy as np
 
 import firmware_protocol as fp
 
+from .._version import __version__
 from .store import (
     END,
     LENGTHS,
@@ -44,12 +45,6 @@ _KIND = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 def _now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="milliseconds")
-
-
-def _version() -> str:
-    from .. import __version__  # the package is initialised by the time a session is made
-
-    return __version__
 
 
 def _exit_status(exc: BaseException) -> tuple[str, str]:
@@ -497,7 +492,7 @@ class Session:
 
     # ........................................................ setup
     def _init_root(self, f: h5py.File) -> None:
-        root = {"format": FORMAT, "format_version": FORMAT_VERSION, "software_version": _version(),
+        root = {"format": FORMAT, "format_version": FORMAT_VERSION, "software_version": __version__,
                 "protocol_version": f"{fp.MAJOR}.{fp.MINOR}", "start_time": _now(), "complete": False,
                 "status": "open"}
         for key, value in root.items():
@@ -592,7 +587,7 @@ class Session:
         self.attrs.update(board_serial=info.serial, board_firmware=info.firmware, board_address=board.address,
                           board_rows=info.rows, board_cols=info.cols)
         self._commit()
-        board.add_observer(self._observe)
+        board.add_observer(self._observe, intent=self._intent)
         self._board = board
 
     def detach(self) -> None:
@@ -600,6 +595,14 @@ class Session:
         if self._board is not None:
             self._board.remove_observer(self._observe)
             self._board = None
+
+    def _intent(self, op: str, args: dict[str, Any]) -> None:
+        """Write-ahead: a ``sent`` record of what may be applied, committed to disk before
+        the request leaves the host (see :func:`memhw.session.ledger.pulse_ledger`)."""
+        self._observe("sent", {"op": op, **args}, None)
+        with self._lock:
+            if not self._closed:
+                self._commit()
 
     def _observe(self, op: str, args: dict[str, Any], result: Any) -> None:
         t = time.time()

@@ -2,9 +2,9 @@
 
 from .base import Transport
 from .faulty import FaultSpec, FaultyTransport, FrameFaults
-from .inprocess import BytePeer, InProcessTransport
+from .inprocess import BytePeer, InProcessTransport, PeerConnection
 from .serial_port import SerialTransport
 from .visa import VisaTransport
 
-__all__ = ["Transport", "SerialTransport", "VisaTransport", "InProcessTransport", "BytePeer", "FaultSpec", "FaultyTransport",
+__all__ = ["Transport", "SerialTransport", "VisaTransport", "InProcessTransport", "BytePeer", "PeerConnection", "FaultSpec", "FaultyTransport",
            "FrameFaults"]

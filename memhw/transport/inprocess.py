@@ -13,15 +13,22 @@ from ..errors import Disconnected, TransportError
 from .base import Transport
 
 
-class BytePeer(Protocol):
-    """What an in-process peer offers: a byte sink with a way to answer."""
-
-    def attach(self, send: Callable[[bytes], None], poll: Callable[[], bytes]) -> None:
-        """Register where replies go (``send``) and how to look for bytes that
-        arrived while the peer is busy (``poll``)."""
+class PeerConnection(Protocol):
+    """One connection to an in-process peer."""
 
     def receive(self, data: bytes) -> None:
-        """Handle received bytes, answering through ``send``."""
+        """Handle bytes from the host, answering through the connection's ``send``."""
+
+    def close(self) -> None:
+        """The host went away."""
+
+
+class BytePeer(Protocol):
+    """What an in-process peer offers (e.g. :class:`memhw.peer.Peer`): connections."""
+
+    def open(self, send: Callable[[bytes], None], poll: Callable[[], bytes], address: str) -> PeerConnection:
+        """A new connection: replies go to ``send``; ``poll`` returns bytes that arrived
+        while the peer is busy."""
 
 
 class InProcessTransport(Transport):
@@ -42,7 +49,7 @@ class InProcessTransport(Transport):
         self._pending_lock = threading.RLock()  # re-entrant: a write may come from a signal handler
         self._busy = threading.Lock()
         self._closed = False
-        peer.attach(self._deliver, self._poll)
+        self._conn = peer.open(self._deliver, self._poll, url)
 
     def _deliver(self, data: bytes) -> None:
         with self._rx_ready:
@@ -65,9 +72,9 @@ class InProcessTransport(Transport):
         while self._busy.acquire(blocking=False):
             try:
                 while chunk := self._poll():
-                    self._peer.receive(chunk)
+                    self._conn.receive(chunk)
             except ConnectionError as exc:  # the peer hung up (e.g. an injected disconnect)
-                self._closed = True
+                self.close()
                 with self._pending_lock:
                     self._pending.clear()
                 raise Disconnected(f"{self.url}: peer went away ({exc})") from None
@@ -90,18 +97,22 @@ class InProcessTransport(Transport):
         return data
 
     def close(self) -> None:
-        self._closed = True
+        """Close the connection: the peer learns that its host went away."""
+        if not self._closed:
+            self._closed = True
+            self._conn.close()
         with self._rx_ready:
             self._rx_ready.notify_all()
 
     def reopen(self) -> None:
-        """Connect to the same peer again with empty buffers (the peer keeps its state)."""
+        """Open a new connection to the same peer with empty buffers (the peer keeps its state)."""
+        self.close()
         with self._pending_lock:
             self._pending.clear()
         with self._rx_ready:
             self._rx.clear()
         self._closed = False
-        self._peer.attach(self._deliver, self._poll)
+        self._conn = self._peer.open(self._deliver, self._poll, self.url)
 
     @property
     def peer(self) -> BytePeer:

@@ -15,7 +15,7 @@ import memhw
 
 def test_info_describes_the_board(board: memhw.Board) -> None:
     info = board.info
-    assert info.protocol[0] == 1
+    assert info.protocol[0] == memhw.board.fp.MAJOR
     assert info.rows > 0 and info.cols > 0 and board.shape == (info.rows, info.cols)
     assert len(info.tia_gains) >= 1 and all(g > 0 for g in info.tia_gains)
     lim = info.limits
@@ -139,14 +139,14 @@ def test_retried_request_is_never_executed_twice(board: memhw.Board, emulator) -
     """Re-sending the exact frames of a pulse batch (as a retry does) is answered from the cache."""
     mask = np.zeros(board.shape, bool)
     mask[5, :7] = True
-    before = emulator.counters.pulses.copy()
+    before = emulator.hardware.counters.pulses.copy()
     board.pulse_set(mask, v=2.5, gate=1.0, width=1e-6)
     seq = board.link.last_seq
     wire = board.link.last_wire
     board.link.transport.write(wire)  # a duplicate, as after a lost reply
     board.status()                    # round trip: the duplicate's answer is dropped as stale
-    assert (emulator.counters.pulses - before)[mask].tolist() == [1] * 7
-    assert (emulator.counters.pulses - before)[~mask].sum() == 0
+    assert (emulator.hardware.counters.pulses - before)[mask].tolist() == [1] * 7
+    assert (emulator.hardware.counters.pulses - before)[~mask].sum() == 0
     assert emulator.counters.cache_hits >= 1
     assert board.link.stats.stale_dropped >= 1
     assert board.link.last_seq != seq

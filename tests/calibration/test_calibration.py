@@ -193,7 +193,14 @@ def test_shipped_default_file_matches_the_default_board() -> None:
 
 
 def test_old_protocol_board_is_refused_cleanly() -> None:
+    import firmware_protocol as fp
+
     with memhw.connect("mock://", calibration=None) as board:
         object.__setattr__(board.info, "protocol", (1, 1))
-        with pytest.raises(CalibrationError, match="1.2"):
+        with pytest.raises(CalibrationError, match="protocol 1.1.*not available"):
+            calibrate_board(board)
+    with memhw.connect("mock://", calibration=None) as board:  # a back end without the hardware
+        lacking = tuple(o for o in board.info.opcodes if o != fp.SCHEMA.message("READ_REFERENCE").opcode)
+        object.__setattr__(board.info, "opcodes", lacking)
+        with pytest.raises(CalibrationError, match="no self-calibration hardware"):
             calibrate_board(board)

@@ -11,7 +11,7 @@ import firmware_protocol as fp
 import memhw
 from memhw.board import Board
 from memhw.link import Link
-from memhw.mock.firmware import BoardEmulator
+from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
 from memhw.transport import InProcessTransport
 
@@ -54,8 +54,8 @@ def test_lost_reply_is_retried_and_the_pulse_applied_once() -> None:
     t.drop_replies = 2
     assert board.pulse_set(mask, v=2.5, gate=1.2, width=1e-6) == 2
     assert board.link.stats.retries == 2
-    assert emu.counters.pulses[mask].tolist() == [1, 1]
-    assert emu.counters.pulses.sum() == 2
+    assert emu.hardware.counters.pulses[mask].tolist() == [1, 1]
+    assert emu.hardware.counters.pulses.sum() == 2
     assert emu.counters.executed["PULSE_SET"] == 1
     assert emu.counters.cache_hits == 2
 
@@ -67,7 +67,7 @@ def test_all_replies_lost_is_a_timeout_and_nothing_is_repeated() -> None:
     t.drop_replies = 3
     with pytest.raises(memhw.LinkTimeout, match="3 attempts"):
         board.pulse_set(mask)
-    assert emu.counters.pulses.sum() == 1
+    assert emu.hardware.counters.pulses.sum() == 1
     assert isinstance(memhw.LinkTimeout("x"), TimeoutError)
 
 
@@ -88,22 +88,30 @@ def test_late_reply_after_timeout_is_not_taken_for_the_next_answer() -> None:
 
 def test_major_version_mismatch_is_refused() -> None:
     class FutureBoard(BoardEmulator):
-        def _hello(self, v, req):
-            return {**super()._hello(v, req), "major": fp.MAJOR + 1}
+        def identity(self):
+            return {**super().identity(), "major": fp.MAJOR + 1}
 
     t = InProcessTransport(FutureBoard(make_params("ideal")))
     with pytest.raises(memhw.VersionMismatch, match="update the host software"):
         Board(Link(t), "future://")
 
 
-def test_board_refuses_a_request_from_another_major_version() -> None:
-    emu = BoardEmulator(make_params("ideal"))
+def _raw_session(emu: BoardEmulator) -> tuple[InProcessTransport, int]:
+    """A transport to ``emu`` with a session opened by a raw HELLO; its session id."""
     t = InProcessTransport(emu)
-    payload = fp.encode("STATUS", "request", {})
-    t.write(fp.encode_frame(seq=1, opcode=fp.SCHEMA.message("STATUS").opcode, payload=payload, version=fp.MAJOR + 1))
-    dec, asm = fp.FrameDecoder(), fp.MessageAssembler()
-    (frame,) = dec.feed(t.read(0.1))
-    assert asm.add(frame).status == fp.STATUS["BAD_VERSION"]
+    hello = fp.encode("HELLO", "request", {"host_major": fp.MAJOR, "host_minor": fp.MINOR, "mode": 0, "session": 0,
+                                           "client": "raw test"})
+    t.write(fp.encode_frame(seq=1, opcode=fp.SCHEMA.message("HELLO").opcode, payload=hello))
+    (frame,) = fp.FrameDecoder().feed(t.read(0.1))
+    assert frame.status == fp.STATUS["OK"] and frame.session != 0
+    return t, frame.session
+
+
+def test_board_refuses_a_request_from_another_major_version() -> None:
+    t, session = _raw_session(BoardEmulator(make_params("ideal")))
+    t.write(fp.encode_frame(seq=2, opcode=fp.SCHEMA.message("STATUS").opcode, session=session, version=fp.MAJOR + 1))
+    (frame,) = fp.FrameDecoder().feed(t.read(0.1))
+    assert frame.status == fp.STATUS["BAD_VERSION"]
 
 
 def test_emulator_enforces_its_own_limits_on_raw_requests() -> None:
@@ -116,7 +124,7 @@ def test_emulator_enforces_its_own_limits_on_raw_requests() -> None:
     with pytest.raises(memhw.BoardError) as err:
         board.link.request("PULSE_SET", fields)
     assert err.value.status_name == "LIMIT" and "amplitude" in str(err.value)
-    assert emu.counters.pulses.sum() == 0
+    assert emu.hardware.counters.pulses.sum() == 0
     fields["amplitude"] = [1000]
     fields["gate"] = [int(round(6.0 / board.info.dac_gate_lsb))]
     with pytest.raises(memhw.BoardError, match="gate"):
@@ -125,8 +133,8 @@ def test_emulator_enforces_its_own_limits_on_raw_requests() -> None:
         board.link.request("SET_LEVELS", {"group": 0, "value": 30000, "mask": [255] * 16, "codes": []})
     with pytest.raises(memhw.BoardError, match="BAD_PAYLOAD"):
         board.link.request("VMM", {"n": 3, "gains": [], "inputs": np.zeros(5)})
-    assert emu.counters.pulses.sum() == 0
-    assert "gate" in board.status()["last_error"] or board.status()["last_status"] != 0
+    assert emu.hardware.counters.pulses.sum() == 0
+    assert "input" in board.status().last_error and board.status().last_status == "BAD_PAYLOAD"
 
 
 def test_progress_reports_every_row() -> None:
@@ -144,7 +152,7 @@ def test_abort_from_another_thread_stops_a_batch_and_grounds() -> None:
     cols = board.shape[1]
 
     def abort_after_three_rows() -> None:
-        while emu.counters.pulses.sum() < 3 * cols:
+        while emu.hardware.counters.pulses.sum() < 3 * cols:
             threading.Event().wait(0.001)
         board.abort()  # as a Ctrl+C handler would, while the request is in flight
 
@@ -156,15 +164,14 @@ def test_abort_from_another_thread_stops_a_batch_and_grounds() -> None:
     killer.join()
     done = err.value.reply["rows_done"]
     assert 3 <= done < board.shape[0]
-    assert emu.counters.pulses.sum() == err.value.reply["pulses"] == done * cols
+    assert emu.hardware.counters.pulses.sum() == err.value.reply["pulses"] == done * cols
     assert not any(levels.any() for levels in emu.levels.values())
-    assert board.status()["busy"] == 0  # the link is still in step after the abort
+    assert not board.status().busy  # the link is still in step after the abort
 
 
 def test_unknown_opcode_is_refused() -> None:
-    emu = BoardEmulator(make_params("ideal"))
-    t = InProcessTransport(emu)
-    t.write(fp.encode_frame(seq=9, opcode=0x7E))
+    t, session = _raw_session(BoardEmulator(make_params("ideal")))
+    t.write(fp.encode_frame(seq=9, opcode=0x7E, session=session))
     (frame,) = fp.FrameDecoder().feed(t.read(0.1))
     assert frame.status == fp.STATUS["UNKNOWN_OPCODE"]
     assert fp.decode(0x01, "error", frame.payload)["reason"]
@@ -173,13 +180,13 @@ def test_unknown_opcode_is_refused() -> None:
 def test_garbage_between_requests_is_ignored() -> None:
     board, emu, t = _board()
     t.write(b"\x13\x37garbage\x00\xff\xfe\x00")
-    assert board.status()["busy"] == 0
+    assert not board.status().busy
     assert emu.counters.bad_frames == 2
 
 
 def test_request_larger_than_max_message_is_refused_too_large() -> None:
     board, emu, _ = _board()
-    n = emu.params.max_message // (2 * board.shape[0]) + 10
+    n = emu.params.board.max_message // (2 * board.shape[0]) + 10
     with pytest.raises(memhw.BoardError, match="TOO_LARGE"):
         board.link.request("VMM", {"n": n, "gains": [], "inputs": np.zeros(n * board.shape[0])})
     assert board.vmm(np.zeros((n, board.shape[0]))).shape == (n, board.shape[1])  # the Board splits it
@@ -188,26 +195,25 @@ def test_request_larger_than_max_message_is_refused_too_large() -> None:
 def test_firmware_fault_is_reported_internal_and_the_board_lives_on(monkeypatch) -> None:
     board, emu, _ = _board()
 
-    def broken(v, req):
+    def broken(hw, v, op):
         raise RuntimeError("sensor bus stuck")
 
-    monkeypatch.setitem(emu._by_opcode, fp.SCHEMA.message("READ_CURRENTS").opcode,
-                        (fp.SCHEMA.message("READ_CURRENTS"), broken))
+    monkeypatch.setitem(emu.hardware.handlers, "READ_CURRENTS", broken)
     with pytest.raises(memhw.BoardError, match="INTERNAL.*sensor bus stuck"):
         board.read_currents()
-    assert board.status()["last_status"] == fp.STATUS["INTERNAL"]
+    assert board.status().last_status == "INTERNAL"
 
 
 def test_board_of_another_major_with_another_hello_layout_is_a_version_mismatch() -> None:
     class OtherLayout(BoardEmulator):
-        def _reply(self, req, status, payload, flags=0):
+        def _reply(self, conn, req, status, payload, flags=0, session=None):
             if req.opcode == fp.SCHEMA.message("HELLO").opcode and status == fp.STATUS["OK"]:
-                wire = fp.encode_message(seq=req.seq, opcode=req.opcode, payload=b"\x02\x00v2-layout",
-                                         flags=fp.FLAGS["REPLY"], boot_id=self.boot_id, version=fp.MAJOR + 1,
-                                         max_payload=self.params.max_frame)
-                self._emit(wire)
+                wire = fp.encode_message(seq=req.seq, opcode=req.opcode, payload=b"\x03\x00v3-layout",
+                                         flags=fp.FLAGS["REPLY"], session=self.session, version=fp.MAJOR + 1,
+                                         max_payload=self.max_frame)
+                self._emit(conn, wire)
                 return wire
-            return super()._reply(req, status, payload, flags)
+            return super()._reply(conn, req, status, payload, flags, session)
 
     with pytest.raises(memhw.VersionMismatch, match=f"protocol {fp.MAJOR + 1}"):
         Board(Link(InProcessTransport(OtherLayout(make_params("ideal")))), "v2://")

@@ -10,7 +10,7 @@ from memhw.mock.params import make_params
 
 
 def chip(preset="paper", seed=0, **kw):
-    return Chip(make_params(preset, **kw), np.random.default_rng(seed))
+    return Chip(make_params(preset, **kw).chip, np.random.default_rng(seed))
 
 
 def program_all(c, gate, v=2.5, width=1e-6):
@@ -164,7 +164,7 @@ def test_geff_matches_independent_dense_nodal_solve(shape, rw):
 
 def test_geff_superposition_gives_full_network_currents():
     G = np.random.default_rng(8).uniform(2e-6, 350e-6, (6, 5))
-    c = Chip(make_params("ideal", rows=6, cols=5, wire_resistance=2.0), np.random.default_rng(0))
+    c = Chip(make_params("ideal", rows=6, cols=5, wire_resistance=2.0).chip, np.random.default_rng(0))
     c._g_prog[:] = G  # direct state injection for the test
     c._version += 1
     V = np.random.default_rng(9).uniform(-0.2, 0.2, 6)
@@ -217,7 +217,7 @@ def test_geff_cached_until_write():
     preset=st.sampled_from(["ideal", "paper", "harsh"]),
 )
 def test_set_never_lowers_and_reset_never_raises(v, gate, width, seed, preset):
-    c = Chip(make_params(preset, rows=4, cols=16), np.random.default_rng(seed))
+    c = Chip(make_params(preset, rows=4, cols=16).chip, np.random.default_rng(seed))
     rng = np.random.default_rng(seed + 1)
     c.set_row(1, np.full(16, 2.5), rng.uniform(0.5, 1.8, 16), np.full(16, 1e-6))
     g0 = c.G.copy()

@@ -1,10 +1,17 @@
 """Tests of the mock parameter sets (memhw.mock.params)."""
 
 import dataclasses
+import types
 
 import pytest
 
-from memhw.mock.params import PRESETS, MockParams, make_params
+from memhw.mock.params import GROUPS, PRESETS, BoardParams, ChipParams, MockParams, PeripheryParams, make_params
+from memhw.mock.identity import default_serial
+
+
+def flat(preset="paper", **kw):
+    """Every field of a preset, by name."""
+    return types.SimpleNamespace(**make_params(preset, **kw).flat())
 
 
 def test_presets_exist_and_default_is_paper():
@@ -14,7 +21,7 @@ def test_presets_exist_and_default_is_paper():
 
 
 def test_ideal_has_no_noise_faults_or_errors_but_keeps_quantisation():
-    p = make_params("ideal")
+    p = flat("ideal")
     for name in (
         "device_spread", "write_noise", "read_noise", "telegraph_fraction", "stuck_fraction",
         "unformed_fraction", "wire_resistance", "relax_mean_coeff", "relax_std_coeff",
@@ -30,7 +37,7 @@ def test_ideal_has_no_noise_faults_or_errors_but_keeps_quantisation():
 
 
 def test_paper_uses_domain_numbers():
-    p = make_params("paper")
+    p = flat("paper")
     assert (p.rows, p.cols) == (128, 64)
     assert p.set_slope == 98e-6 and p.set_intercept == 120e-6
     assert p.write_noise == 4e-6
@@ -43,7 +50,7 @@ def test_paper_uses_domain_numbers():
 
 
 def test_harsh_is_harsher_than_paper():
-    h, p = make_params("harsh"), make_params("paper")
+    h, p = flat("harsh"), flat("paper")
     assert h.stuck_fraction >= 0.1
     assert h.wire_resistance == 1.0
     assert h.write_noise > p.write_noise and h.read_noise > p.read_noise
@@ -51,13 +58,13 @@ def test_harsh_is_harsher_than_paper():
 
 
 def test_overrides_from_strings_are_converted():
-    p = make_params("ideal", read_noise="0.02", rows="16", cols=8, bad_rows="1, 3", tia_gains="(1e3,1e5)")
+    p = flat("ideal", read_noise="0.02", rows="16", cols=8, bad_rows="1, 3", tia_gains="(1e3,1e5)")
     assert p.read_noise == 0.02 and isinstance(p.read_noise, float)
     assert p.rows == 16 and isinstance(p.rows, int)
     assert p.bad_rows == (1, 3)
     assert p.tia_gains == (1e3, 1e5)
-    assert make_params("ideal", bad_cols="").bad_cols == ()
-    assert make_params("ideal", cubic_coeff=1).cubic_coeff == 1.0
+    assert make_params("ideal", bad_cols="").chip.bad_cols == ()
+    assert make_params("ideal", cubic_coeff=1).chip.cubic_coeff == 1.0
 
 
 @pytest.mark.parametrize(
@@ -84,6 +91,29 @@ def test_make_params_errors(kwargs, match):
 def test_params_are_frozen_and_replace_converts():
     p = make_params()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        p.rows = 3  # type: ignore[misc]
-    assert p.replace(rows="8").rows == 8
-    assert p.to_dict()["cols"] == 64
+        p.chip.rows = 3  # type: ignore[misc]
+    assert p.replace(rows="8").chip.rows == 8
+    assert p.to_dict()["chip"]["cols"] == 64
+
+
+def test_parameters_are_composed_of_chip_periphery_and_board_groups():
+    p = make_params("harsh", read_noise=0.05, adc_noise_lsb=2.0, serial="X-1")
+    assert isinstance(p.chip, ChipParams) and isinstance(p.periphery, PeripheryParams)
+    assert isinstance(p.board, BoardParams)
+    assert (p.chip.read_noise, p.periphery.adc_noise_lsb, p.board.serial) == (0.05, 2.0, "X-1")
+    names = [f.name for cls in GROUPS.values() for f in dataclasses.fields(cls)]
+    assert len(names) == len(set(names)) == len(p.flat())  # one flat name space for URLs
+
+
+def test_every_periphery_field_distinguishes_boards():
+    """A board whose periphery differs in any field is another board: another serial,
+    so calibration files are never shared between them."""
+    base = make_params()
+    serials = {default_serial(base, 0)}
+    for f in dataclasses.fields(PeripheryParams):
+        value = getattr(base.periphery, f.name)
+        changed = (value[:-1] if isinstance(value, tuple) and len(value) > 1 else
+                   value + 1 if isinstance(value, int) else value * 1.5 + 1e-9)
+        serials.add(default_serial(base.replace(**{f.name: changed}), 0))
+    assert len(serials) == len(dataclasses.fields(PeripheryParams)) + 1
+    assert default_serial(base.replace(read_noise=0.5), 0) == default_serial(base, 0)  # a chip field: same board

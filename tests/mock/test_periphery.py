@@ -12,7 +12,8 @@ LSB = 10 / 65536
 
 
 def per(preset="paper", seed=0, **kw):
-    return Periphery(make_params(preset, **kw), np.random.default_rng(seed))
+    prm = make_params(preset, **kw)
+    return Periphery(prm.periphery, prm.shape, np.random.default_rng(seed))
 
 
 def test_ideal_dac_is_code_times_lsb():
@@ -83,8 +84,8 @@ def test_reference_conductances():
     pp = per("paper", seed=3)
     rel = pp.reference_conductances * np.array(pp.params.reference_resistors) - 1
     assert np.all(np.abs(rel) < 5e-3) and np.any(rel != 0)
-    g = pp.reference_conductances
-    assert g.max() >= pp.params.g_max and g.min() <= pp.params.g_min
+    g, chip = pp.reference_conductances, make_params("paper").chip
+    assert g.max() >= chip.g_max and g.min() <= chip.g_min
 
 
 def test_reproducible_per_seed():
@@ -97,8 +98,8 @@ def test_reproducible_per_seed():
 def test_ideal_chain_recovers_conductance_to_lsb():
     """Ideal board + ideal chip: one-hot reads through DAC/TIA/ADC give G to ~1 LSB."""
     prm = make_params("ideal")
-    chip = Chip(prm, np.random.default_rng(0))
-    p = Periphery(prm, np.random.default_rng(1))
+    chip = Chip(prm.chip, np.random.default_rng(0))
+    p = Periphery(prm.periphery, prm.shape, np.random.default_rng(1))
     for r in range(128):
         chip.set_row(r, np.full(64, 2.5), np.linspace(0.7, 1.6, 64), np.full(64, 1e-6))
     code = p.nominal_volts_to_line_code(0.2)

@@ -17,7 +17,7 @@ IDEAL = make_params("ideal")
 
 def _gate_for(g: float) -> float:
     """Gate voltage whose complete SET reaches ``g`` on a nominal ideal-preset device."""
-    return brentq(lambda vg: float(compliance_conductance(vg, IDEAL)) - g, IDEAL.transistor_vth + 1e-6, 3.0)
+    return brentq(lambda vg: float(compliance_conductance(vg, IDEAL.chip)) - g, IDEAL.chip.transistor_vth + 1e-6, 3.0)
 
 
 def ideal_program(board: memhw.Board, targets: np.ndarray, tolerance: float = 2e-6,

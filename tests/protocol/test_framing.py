@@ -24,11 +24,11 @@ def _decode_all(data: bytes) -> tuple[list[fp.Message], fp.FrameDecoder]:
        status=st.integers(0, 255), boot=st.integers(0, 0xFFFF), max_payload=st.integers(1, 1024))
 @FUZZ
 def test_message_round_trip_any_payload_and_chunking(payload, seq, opcode, status, boot, max_payload) -> None:
-    wire = fp.encode_message(seq=seq, opcode=opcode, payload=payload, status=status, boot_id=boot,
+    wire = fp.encode_message(seq=seq, opcode=opcode, payload=payload, status=status, session=boot,
                              flags=REPLY, max_payload=max_payload)
     assert wire.count(0) == max(1, -(-len(payload) // max_payload))  # one delimiter per frame, none inside
     (msg,), dec = _decode_all(wire)
-    assert (msg.seq, msg.opcode, msg.status, msg.boot_id, msg.payload) == (seq, opcode, status, boot, payload)
+    assert (msg.seq, msg.opcode, msg.status, msg.session, msg.payload) == (seq, opcode, status, boot, payload)
     assert msg.is_reply and not msg.flags & MORE and dec.dropped == 0
     assert len(wire) - len(payload) <= frame_overhead(len(payload), max_payload)
 

@@ -136,8 +136,8 @@ def test_status_table_matches_schema(doc: str) -> None:
 
 def test_opcode_table_matches_schema(doc: str) -> None:
     rows = _table(doc, "opcodes")
-    got = [(int(r[0], 16), _code(r[1])) for r in rows]
-    assert got == [(m.opcode, m.name) for m in SCHEMA.messages]
+    got = [(int(r[0], 16), _code(r[1]), r[2]) for r in rows]
+    assert got == [(m.opcode, m.name, f"{m.since[0]}.{m.since[1]}") for m in SCHEMA.messages]
 
 
 def test_enum_tables_match_schema(doc: str) -> None:
@@ -182,12 +182,13 @@ def test_documented_constants_match_schema(doc: str) -> None:
 #: frame parameters of each worked example in §4.7
 EXAMPLES = {
     "hello-request": dict(
-        message="HELLO", kind="request", values={"host_major": 1, "host_minor": 0},
-        seq=0x1234, flags=0, status=0, boot_id=0,
+        message="HELLO", kind="request",
+        values={"host_major": 2, "host_minor": 0, "mode": 0, "session": 0, "client": "lab-pc"},
+        seq=0x1234, flags=0, status=0, session=0,
     ),
     "error-reply": dict(
         message="READ_MAP", kind="error", values={"reason": "rows 120..135 outside 0..127"},
-        seq=0x1235, flags=fp.FLAGS["REPLY"], status=SCHEMA.status["LIMIT"], boot_id=0xBEEF,
+        seq=0x1235, flags=fp.FLAGS["REPLY"], status=SCHEMA.status["LIMIT"], session=0xBEEF,
     ),
 }
 
@@ -213,11 +214,11 @@ def test_worked_example_bytes_match_the_codec(doc: str, name: str) -> None:
     got = _example_fields(doc, name)
     opcode = SCHEMA.message(ex["message"]).opcode
     payload = fp.encode(ex["message"], ex["kind"], ex["values"])
-    header = HEADER.pack(SCHEMA.major, ex["flags"], ex["seq"], opcode, ex["status"], ex["boot_id"], 0, len(payload))
+    header = HEADER.pack(SCHEMA.major, ex["flags"], ex["seq"], opcode, ex["status"], ex["session"], 0, len(payload))
     crc = zlib.crc32(header + payload)
     crc_bytes = struct.pack("<I", crc)
     wire = fp.encode_frame(seq=ex["seq"], opcode=opcode, payload=payload, flags=ex["flags"],
-                           status=ex["status"], boot_id=ex["boot_id"])
+                           status=ex["status"], session=ex["session"])
     expected = {
         "payload": _hex(payload),
         "header": _hex(header),
@@ -232,8 +233,8 @@ def test_worked_example_bytes_match_the_codec(doc: str, name: str) -> None:
     assert wire.endswith(b"\x00") and wire[:-1] == cobs.encode(header + payload + crc_bytes)
     # the example decodes back to what its description line says
     (frame,) = fp.FrameDecoder().feed(wire)
-    assert (frame.seq, frame.opcode, frame.flags, frame.status, frame.boot_id) == (
-        ex["seq"], opcode, ex["flags"], ex["status"], ex["boot_id"])
+    assert (frame.seq, frame.opcode, frame.flags, frame.status, frame.session) == (
+        ex["seq"], opcode, ex["flags"], ex["status"], ex["session"])
     assert fp.decode(opcode, ex["kind"], frame.payload) == ex["values"]
     desc = got["message"]
     assert desc.startswith(f"{ex['message']} ") and f"seq=0x{ex['seq']:04X}" in desc
@@ -243,7 +244,8 @@ def test_hello_example_header_breakdown_matches(doc: str) -> None:
     """The per-offset table above example A agrees with the packed header."""
     section = doc.split("**Example A", 1)[1].split("<!-- example:hello-request -->", 1)[0]
     rows = [ln for ln in section.splitlines() if re.match(r"\| \d+ \| `", ln)]
-    header = HEADER.pack(SCHEMA.major, 0, 0x1234, SCHEMA.message("HELLO").opcode, 0, 0, 0, 2)
+    payload = fp.encode("HELLO", "request", EXAMPLES["hello-request"]["values"])
+    header = HEADER.pack(SCHEMA.major, 0, 0x1234, SCHEMA.message("HELLO").opcode, 0, 0, 0, len(payload))
     offsets = {}
     off = 0
     for f in SCHEMA.header:

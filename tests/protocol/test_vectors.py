@@ -28,7 +28,7 @@ each_vector = pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in
 
 def _frames(vector: dict[str, Any]) -> list[fp.Frame]:
     return [
-        fp.Frame(f["version"], f["flags"], f["seq"], f["opcode"], f["status"], f["boot_id"], f["chunk"],
+        fp.Frame(f["version"], f["flags"], f["seq"], f["opcode"], f["status"], f["session"], f["chunk"],
                  bytes.fromhex(f["payload"]))
         for f in vector["frames"]
     ]
@@ -76,7 +76,7 @@ def test_frames_reencode_identically(vector: dict[str, Any]) -> None:
         payload = bytes.fromhex(f["payload"])
         assert f["length"] == len(payload)
         wire = fp.encode_frame(version=f["version"], flags=f["flags"], seq=f["seq"], opcode=f["opcode"],
-                               status=f["status"], boot_id=f["boot_id"], chunk=f["chunk"], payload=payload)
+                               status=f["status"], session=f["session"], chunk=f["chunk"], payload=payload)
         assert wire.hex() == f["wire"]
 
 
@@ -93,5 +93,5 @@ def test_messages_decode_to_fields_and_reencode(vector: dict[str, Any]) -> None:
         payload = fp.encode(msg.opcode, expected["kind"], expected["fields"])
         assert payload == msg.payload
         wire = fp.encode_message(seq=msg.seq, opcode=msg.opcode, payload=payload, max_payload=expected["max_payload"],
-                                 flags=msg.flags, status=msg.status, boot_id=msg.boot_id, version=msg.version)
+                                 flags=msg.flags, status=msg.status, session=msg.session, version=msg.version)
         assert wire.hex() == "".join(next(frames)["wire"] for _ in range(msg.frames))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import memhw
-from memhw.mock.firmware import BoardEmulator
+from memhw.mock.emulator import BoardEmulator
 
 #: the link every soak uses: 1 % drop, corruption and duplication per frame, each direction
 SOAK_FAULTS = "drop:0.01,corrupt:0.01,dup:0.01"

@@ -13,9 +13,9 @@ import memhw
 from memhw.board import Board
 from memhw.calibration import apply_calibration, load_calibration
 from memhw.link import Link
-from memhw.mock.firmware import BoardEmulator
+from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
-from memhw.mock.server import EmulatorServer
+from memhw.peer import PeerServer
 from memhw.session import Session, SessionFileError, load
 from memhw.transport import InProcessTransport
 
@@ -86,12 +86,12 @@ BOARD_CALLS = {
 def test_bad_arguments_raise_limit_error_and_send_nothing(board, case) -> None:
     emu = emulator(board)
     sent, executed = board.link.stats.bytes_out, dict(emu.counters.executed)
-    pulses = emu.counters.pulses.sum()
+    pulses = emu.hardware.counters.pulses.sum()
     with pytest.raises(memhw.LimitError) as info:
         BOARD_CALLS[case](board)
     assert str(info.value)  # a message naming the problem
     assert board.link.stats.bytes_out == sent, "something was sent"
-    assert emu.counters.executed == executed and emu.counters.pulses.sum() == pulses
+    assert emu.counters.executed == executed and emu.hardware.counters.pulses.sum() == pulses
 
 
 @pytest.mark.parametrize("address, match", [
@@ -183,12 +183,10 @@ def test_hdf5_file_that_is_not_a_session(tmp_path) -> None:
 
 
 class _OtherMajor(BoardEmulator):
-    """A board speaking protocol 2.x with the 1.x HELLO layout."""
+    """A board speaking the next major with this major's HELLO layout."""
 
-    def _hello(self, v, req):
-        out = super()._hello(v, req)
-        out["major"] = fp.MAJOR + 1
-        return out
+    def identity(self):
+        return {**super().identity(), "major": fp.MAJOR + 1}
 
 
 def test_board_of_another_protocol_version_gets_nothing_but_hello() -> None:
@@ -200,7 +198,7 @@ def test_board_of_another_protocol_version_gets_nothing_but_hello() -> None:
 
 def test_busy_port_is_refused_and_the_first_user_is_undisturbed() -> None:
     emu = BoardEmulator(make_params("ideal", rows=8), seed=1)
-    with EmulatorServer.pty(emu) as server:
+    with PeerServer.pty(emu) as server:
         first = connect(server.address, timeout=1.0)
         requests = emu.counters.requests
         with pytest.raises(memhw.TransportError, match="cannot open"):

@@ -64,9 +64,9 @@ def test_serve_defaults_to_loopback_and_warns_when_told_otherwise() -> None:
 
 
 def test_emulator_server_binds_loopback_by_default() -> None:
-    from memhw.mock.firmware import BoardEmulator
+    from memhw.mock.emulator import BoardEmulator
     from memhw.mock.params import make_params
-    from memhw.mock.server import EmulatorServer
+    from memhw.peer import PeerServer
 
-    with EmulatorServer.tcp(BoardEmulator(make_params("ideal", rows=4))) as server:
+    with PeerServer.tcp(BoardEmulator(make_params("ideal", rows=4))) as server:
         assert server.host == "127.0.0.1"

@@ -9,9 +9,9 @@ import pytest
 
 import memhw
 from memhw.limits import limits_path
-from memhw.mock.firmware import BoardEmulator
+from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
-from memhw.mock.server import EmulatorServer
+from memhw.peer import PeerServer
 
 from .helpers import connect, emulator
 
@@ -40,18 +40,18 @@ def test_limits_file_by_serial_tightens_host_and_firmware(tmp_path, monkeypatch)
             board.pulse_set(mask, **kw)
     with pytest.raises(memhw.LimitError):
         board.apply(rows=0.5)
-    assert board.link.stats.bytes_out == sent and emu.counters.pulses.sum() == 0
+    assert board.link.stats.bytes_out == sent and emu.hardware.counters.pulses.sum() == 0
     # the firmware knows the limits too: a raw request past the host is refused
     with pytest.raises(memhw.BoardError) as info:
         board.link.request("PULSE_SET", {"row_start": 0, "row_count": 1, "mask": np.packbits(mask[0], bitorder="little"),
                                          "amplitude": [round(2.5 / board.info.dac_line_lsb)], "gate": [3277],
                                          "width": [100]})
-    assert info.value.status_name == "LIMIT" and emu.counters.pulses.sum() == 0
+    assert info.value.status_name == "LIMIT" and emu.hardware.counters.pulses.sum() == 0
     assert board.pulse_set(mask, v=2.0, gate=1.0) == 1  # within the tighter limits
     # a reboot restores the maxima on the board; reconnect re-applies the file's limits
     emu.reboot()
     board.reconnect()
-    assert emu._active["set"] == round(2.0 / board.info.dac_line_lsb) and board.limits.v_set == 2.0
+    assert emu.hardware.limits.set_max == round(2.0 / board.info.dac_line_lsb) and board.limits.v_set == 2.0
     board.close()
 
 
@@ -75,7 +75,7 @@ def test_bad_or_looser_limits_file_is_refused_and_nothing_changes(tmp_path, text
     with pytest.raises(memhw.LimitError, match=match):
         board.set_limits(path)
     assert board.limits == board.abs_limits and board.link.stats.bytes_out == sent
-    assert emu._active == emu._limits
+    assert emu.hardware.limits == emu.hardware.abs_limits
     with pytest.raises(memhw.LimitError, match="looser"):
         memhw.connect("mock://?preset=ideal&rows=8", calibration=None, limits={"v_read": 2.0})
     board.close()
@@ -86,7 +86,7 @@ def test_firmware_refuses_set_limits_above_its_maxima() -> None:
     with pytest.raises(memhw.BoardError, match="LIMIT"):
         board.link.request("SET_LIMITS", {"read_max": 100, "set_max": 30000, "reset_max": 100, "gate_max": 100,
                                           "width_max": 10})
-    assert emulator(board)._active == emulator(board)._limits
+    assert emulator(board).hardware.limits == emulator(board).hardware.abs_limits
     board.close()
 
 
@@ -102,7 +102,7 @@ def test_missing_interlock_would_break_devices() -> None:
     with connect("mock://?preset=paper&seed=3&rows=8") as safe:
         with pytest.raises(memhw.LimitError, match="outside the limit"):
             safe.pulse_set(mask, v=4.8, gate=1.0)
-        assert not emulator(safe).chip.broken.any() and emulator(safe).counters.pulses.sum() == 0
+        assert not emulator(safe).chip.broken.any() and emulator(safe).hardware.counters.pulses.sum() == 0
 
 
 # ------------------------------------------------------------------ abort, Ctrl+C
@@ -127,13 +127,13 @@ def test_watchdog_in_process_grounds_at_the_next_receive() -> None:
     time.sleep(0.15)
     status = board.status()  # the next bytes: the watchdog trips first
     assert emu.counters.watchdog_trips == 1 and not any(v.any() for v in emu.levels.values())
-    assert status["last_error"].startswith("watchdog:")
+    assert status.last_error.startswith("watchdog:")
     board.close()
 
 
 def test_watchdog_served_grounds_without_any_host_traffic() -> None:
     emu = BoardEmulator(make_params("ideal", rows=8), seed=2, watchdog=0.2)
-    with EmulatorServer.tcp(emu) as server:
+    with PeerServer.tcp(emu) as server:
         board = connect(server.address, timeout=1.0)
         board.apply(rows=0.2, gates=5.0)
         deadline = time.monotonic() + 5
@@ -145,13 +145,13 @@ def test_watchdog_served_grounds_without_any_host_traffic() -> None:
 
 def test_watchdog_discards_a_half_sent_request() -> None:
     emu = BoardEmulator(make_params("ideal", rows=8), seed=2, watchdog=0.1)
-    emu.attach(lambda data: None, lambda: b"")
+    conn = emu.open(lambda data: None)
     import firmware_protocol as fp
 
     payload = fp.encode("VMM", "request", {"n": 40, "gains": [255], "inputs": np.zeros(40 * 8, np.int16)})
     wire = fp.encode_message(seq=7, opcode=fp.SCHEMA.message("VMM").opcode, payload=payload, max_payload=240)
     first = wire[: wire.index(b"\x00") + 1]
-    emu.receive(first)
-    assert emu._assembler.pending
-    assert emu.check_watchdog(time.monotonic() + 0.2) and not emu._assembler.pending
+    conn.receive(first)
+    assert conn.assembler.pending
+    assert emu.check_watchdog(time.monotonic() + 0.2) and not conn.assembler.pending
     assert emu.counters.watchdog_trips == 1

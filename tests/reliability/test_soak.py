@@ -31,7 +31,7 @@ def _program(address: str, seed: int):
     emu = emulator(board)
     result = memhw.program(board, targets(board.shape, seed), tolerance=3e-6)
     stats = board.link.stats
-    out = dict(result=result, G=emu.chip.G.copy(), pulses=emu.counters.pulses.copy(),
+    out = dict(result=result, G=emu.chip.G.copy(), pulses=emu.hardware.counters.pulses.copy(),
                executed=dict(emu.counters.executed), cache_hits=emu.counters.cache_hits,
                requests=stats.requests, retries=stats.retries, stale=stats.stale_dropped,
                bad_frames=board.link.bad_frames, board_bad_frames=emu.counters.bad_frames,

@@ -75,8 +75,11 @@ def test_records_ops_and_runs(tmp_path, board):
         assert run.dataset_attrs("g")["unit"] == "S"
         log = s.log
         ops = [r.op for r in log.records()]
-        assert ops == ["apply", "read_currents", "pulse_set", "pulse_reset", "vmm", "float_all", "ground_all",
-                       "read_conductance"]
+        assert ops == ["apply", "read_currents", "sent", "pulse_set", "sent", "pulse_reset", "vmm", "float_all",
+                       "ground_all", "read_conductance"]
+        sent = log["sent"]  # written ahead: what each batch selected, before it was sent
+        assert sent.column("op") == ["pulse_set", "pulse_reset"]
+        assert sent.column("intent") == log["pulse_set"].column("intent") + log["pulse_reset"].column("intent")
         rc = log["read_conductance"]
         np.testing.assert_array_equal(rc.column("result")[0], g)
         assert rc.column("v_read") == [0.2] and rc.column("gain") == ["auto"]
@@ -219,7 +222,7 @@ WRITER = textwrap.dedent("""
     class Board:  # stands in for memhw.Board: the kill test must not depend on the emulator
         address = "fake://"
         info = SimpleNamespace(serial="FAKE-1", firmware="none", rows=128, cols=64)
-        def add_observer(self, fn): self.observer = fn
+        def add_observer(self, fn, intent=None): self.observer = fn
         def remove_observer(self, fn): pass
         def read_currents(self):
             i = np.arange(64.0)

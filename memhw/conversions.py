@@ -1,0 +1,172 @@
+"""Nominal transfer functions, the auto-range rule and limits in codes.
+
+The one place where board codes (DAC, ADC, pulse-width and conductance codes) meet SI
+units *nominally*, i.e. as a board announces them in its HELLO reply. Both sides of the
+wire use it: the host (:mod:`memhw.codes` layers the board calibration on top of it) and
+every board back end (the emulator, the bridge to the original board). It imports only
+the protocol schema and :mod:`memhw.info`, so it sits below both stacks.
+
+Transfer functions (PROTOCOL.md §10)::
+
+    DAC  (rows, columns):  V = code * dac_line_lsb          gates: V = code * dac_gate_lsb
+    ADC:                   V_adc = code * adc_lsb,  I = -V_adc / tia_gains[g]   (inverting TIA)
+    width:                 s = width_offset + code * width_lsb,  code 0 .. width_max_code
+    conductance ("g"):     S = code * conductance_lsb
+
+Auto-ranging (``gains = [AUTO_GAIN]``): the highest gain whose expected reading stays
+within :data:`AUTO_RANGE_FRACTION` of the ADC's full scale; a board that still sees a
+saturated code steps down one gain and reads again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+import numpy as np
+
+from firmware_protocol import SCHEMA
+
+from .info import Limits
+
+__all__ = ["AUTO_GAIN", "AUTO_RANGE_FRACTION", "CONDUCTANCE_LSB", "READ_VOLTAGE", "Transfer", "LimitCodes",
+           "conductance_codes", "conductances"]
+
+#: a ``gains`` entry asking the board to auto-range (protocol constant)
+AUTO_GAIN: int = SCHEMA.auto_gain
+#: siemens per conductance code (the ``g`` unit of PROGRAM)
+CONDUCTANCE_LSB: float = SCHEMA.conductance_lsb
+#: the published system's read voltage, V: default of conductance reads and verify reads
+READ_VOLTAGE: float = SCHEMA.read_voltage
+#: auto-ranging picks the highest gain whose reading stays within this fraction of full scale
+AUTO_RANGE_FRACTION = 0.9
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A board's nominal transfer functions, as its HELLO reply announces them."""
+
+    dac_line_lsb: float
+    dac_gate_lsb: float
+    adc_lsb: float
+    adc_bits: int
+    tia_gains: tuple[float, ...]
+    width_offset: float
+    width_lsb: float
+    width_max_code: int
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "Transfer":
+        """From a decoded HELLO reply, a :class:`~memhw.info.BoardInfo` or anything with these keys."""
+        get = values.__getitem__ if isinstance(values, Mapping) else lambda k: getattr(values, k)
+        return cls(float(get("dac_line_lsb")), float(get("dac_gate_lsb")), float(get("adc_lsb")),
+                   int(get("adc_bits")), tuple(float(g) for g in get("tia_gains")), float(get("width_offset")),
+                   float(get("width_lsb")), int(get("width_max_code")))
+
+    # ---------------------------------------------------------------- DACs
+    def line_codes(self, volts: Any) -> np.ndarray:
+        """Row/column volts -> DAC codes (nearest, ``numpy.rint``)."""
+        return np.rint(np.asarray(volts, dtype=float) / self.dac_line_lsb).astype(np.int64)
+
+    def gate_codes(self, volts: Any) -> np.ndarray:
+        """Gate volts -> DAC codes (nearest)."""
+        return np.rint(np.asarray(volts, dtype=float) / self.dac_gate_lsb).astype(np.int64)
+
+    def line_volts(self, codes: Any) -> np.ndarray:
+        """Row/column DAC codes -> nominal volts."""
+        return np.asarray(codes, dtype=float) * self.dac_line_lsb
+
+    def gate_volts(self, codes: Any) -> np.ndarray:
+        """Gate DAC codes -> nominal volts."""
+        return np.asarray(codes, dtype=float) * self.dac_gate_lsb
+
+    # --------------------------------------------------------------- widths
+    def width_codes(self, seconds: Any) -> np.ndarray:
+        """Pulse widths in seconds -> width register codes (nearest; not clipped)."""
+        return np.rint((np.asarray(seconds, dtype=float) - self.width_offset) / self.width_lsb).astype(np.int64)
+
+    def widths(self, codes: Any) -> np.ndarray:
+        """Width register codes -> seconds."""
+        return self.width_offset + np.asarray(codes, dtype=float) * self.width_lsb
+
+    @property
+    def width_min(self) -> float:
+        """Shortest pulse, s (code 0)."""
+        return self.width_offset
+
+    @property
+    def width_max(self) -> float:
+        """Longest pulse, s (``width_max_code``)."""
+        return self.width_offset + self.width_max_code * self.width_lsb
+
+    # ------------------------------------------------------------- ADC, TIA
+    @property
+    def adc_full_scale(self) -> float:
+        """Largest |V| at the ADC input, V."""
+        return (1 << (self.adc_bits - 1)) * self.adc_lsb
+
+    def currents(self, codes: Any, gains: Any, average: int = 1) -> np.ndarray:
+        """ADC codes (sums of ``average`` samples) at gain indices -> amperes flowing into
+        the columns (the TIA's inversion undone)."""
+        tia = np.asarray(self.tia_gains)
+        return -np.asarray(codes, dtype=float) * (self.adc_lsb / average) / tia[np.asarray(gains, dtype=np.int64)]
+
+    def auto_gain(self, currents: Any) -> np.ndarray:
+        """The auto-range rule: per element of ``currents`` (A), the highest gain index whose
+        reading stays within :data:`AUTO_RANGE_FRACTION` of full scale (0 if none does)."""
+        tia = np.asarray(self.tia_gains)
+        fits = np.abs(np.asarray(currents, dtype=float))[..., None] * tia <= AUTO_RANGE_FRACTION * self.adc_full_scale
+        return np.where(fits.any(-1), tia.size - 1 - np.argmax(fits[..., ::-1], axis=-1), 0).astype(np.int64)
+
+
+def conductance_codes(siemens: Any) -> np.ndarray:
+    """Conductances (S) -> ``g`` codes (nearest, clipped to the u16 range)."""
+    return np.clip(np.rint(np.asarray(siemens, dtype=float) / CONDUCTANCE_LSB), 0, 0xFFFF).astype(np.int64)
+
+
+def conductances(codes: Any) -> np.ndarray:
+    """``g`` codes -> siemens."""
+    return np.asarray(codes, dtype=float) * CONDUCTANCE_LSB
+
+
+@dataclass(frozen=True)
+class LimitCodes:
+    """Safety limits in codes, as SET_LIMITS carries them and a board checks them.
+
+    Attributes
+    ----------
+    read_max, set_max, reset_max : int
+        Line DAC codes: largest |DC level| / |VMM input| / read voltage, SET and RESET amplitude.
+    gate_max : int
+        Gate DAC code.
+    width_max : int
+        Width register code.
+    """
+
+    read_max: int
+    set_max: int
+    reset_max: int
+    gate_max: int
+    width_max: int
+
+    @classmethod
+    def from_limits(cls, limits: Limits, t: Transfer) -> "LimitCodes":
+        """SI limits -> codes (nearest code; the width clipped to the register)."""
+        line = lambda v: int(t.line_codes(v))  # noqa: E731
+        return cls(line(limits.v_read), line(limits.v_set), line(limits.v_reset), int(t.gate_codes(limits.v_gate)),
+                   int(min(t.width_max_code, max(0, int(t.width_codes(limits.width_max))))))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "LimitCodes":
+        """From a decoded SET_LIMITS request or reply."""
+        return cls(**{f.name: int(values[f.name]) for f in fields(cls)})
+
+    def to_mapping(self) -> dict[str, int]:
+        """The SET_LIMITS fields."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_limits(self, t: Transfer) -> Limits:
+        """Codes -> SI limits."""
+        return Limits(v_read=float(t.line_volts(self.read_max)), v_set=float(t.line_volts(self.set_max)),
+                      v_reset=float(t.line_volts(self.reset_max)), v_gate=float(t.gate_volts(self.gate_max)),
+                      width_min=t.width_min, width_max=float(t.widths(self.width_max)))
