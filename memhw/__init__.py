@@ -50,6 +50,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    # ruff: noqa: F401
     from .board import Board
     from .connection import connect
     from .errors import (AddressError, BoardBusy, BoardError, CalibrationError, Disconnected, LimitError,

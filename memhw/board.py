@@ -20,9 +20,11 @@ lost, abort) the error says exactly which devices were applied (:class:`PulseOut
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import itertools
 import logging
 import os
+import secrets
 import socket
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -37,6 +39,7 @@ from .algorithms.tuning import Reason, TuningConfig
 from .codes import CodeConverter
 from .conversions import READ_VOLTAGE, LimitCodes, conductance_codes, conductances
 from .errors import (
+    BoardBusy,
     BoardError,
     LimitError,
     MemhwError,
@@ -134,12 +137,13 @@ def _rows_text(rows: np.ndarray) -> str:
 
 
 def default_client() -> str:
-    """How this host introduces itself in HELLO: program, user, machine and process."""
+    """How this host introduces itself in HELLO: program, user, machine, process and a random
+    tag (so a retried HELLO is recognised as this host's own, PROTOCOL.md §7.2)."""
     try:
-        user = os.getlogin()
-    except OSError:
-        user = os.environ.get("USER") or os.environ.get("USERNAME") or "?"
-    return f"memhw {__version__} {user}@{socket.gethostname()} pid {os.getpid()}"[:120]
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "?"
+    return f"memhw {__version__} {user}@{socket.gethostname()} pid {os.getpid()} #{secrets.token_hex(3)}"[:120]
 
 
 # ------------------------------------------------------------------- results
@@ -300,7 +304,9 @@ class Board:
                  takeover: bool = False, client: str | None = None):
         self.link = link
         self.address = address
-        self.client = (client or default_client())[:120]
+        self.client = client if client is not None else default_client()
+        if not isinstance(self.client, str) or len(self.client.encode()) > 120:
+            raise LimitError(f"client must be a string of at most 120 bytes, got {client!r:.60}")
         self._closed = False
         self._observers: list[tuple[Observer, Intent | None]] = []
         self._intents = itertools.count(1)
@@ -320,6 +326,10 @@ class Board:
         try:
             hello = link.request("HELLO", {"host_major": fp.MAJOR, "host_minor": fp.MINOR, "mode": mode,
                                            "session": session, "client": self.client})
+        except BoardBusy as exc:
+            raise BoardBusy(exc.status, exc.status_name,
+                            f"{address}: {exc.message}. If that host is gone, connect with takeover=True "
+                            "(command line: --takeover)") from None
         except ProtocolError:
             if link.last_version not in (None, fp.MAJOR):  # another major's HELLO layout
                 raise VersionMismatch(f"{address}: board speaks protocol {link.last_version}.x, "
@@ -366,13 +376,18 @@ class Board:
     def _resume_after_disconnect(self) -> bool:
         """The link's hook when the transport failed mid-request: reopen, resume the session.
         True when the very same session was resumed (its reply cache intact)."""
-        try:
-            self.link.transport.reopen()
-            self.link.reset()
-            self._handshake(_MODE["RESUME"], self.link.session)
-        except (SessionLost, TransportError) as exc:
-            log.warning("%s: could not resume session %#06x after a lost link: %s", self.address,
-                        self.link.session, exc)
+        for attempt in range(1 + self.link.retries):
+            try:
+                self.link.transport.reopen()
+                self.link.reset()
+                self._handshake(_MODE["RESUME"], self.link.session)
+                break
+            except SessionLost as exc:  # the board no longer knows the session: nothing to resume
+                log.warning("%s: session %#06x cannot be resumed: %s", self.address, self.link.session, exc)
+                return False
+            except TransportError as exc:  # the link failed again while reconnecting
+                log.info("%s: reconnecting (attempt %d) failed: %s", self.address, attempt + 1, exc)
+        else:
             return False
         self._notify("resume", {"session": self.link.session})
         log.info("%s: link lost and restored; session %#06x resumed", self.address, self.link.session)

@@ -2,6 +2,10 @@
 
 Every command takes ``--board ADDRESS`` (default ``mock://``). Ctrl+C stops at
 the next step, grounds the lines (closing the board does) and exits 130.
+
+Exit codes: 0 done; 2 an error (one line on stderr: bad input, board refused,
+link failed...); 3 ``memhw program`` finished below its goal (``--goal``); 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -21,12 +25,44 @@ from ._version import __version__
 from .board import Board
 from .connection import connect
 from .errors import MemhwError
+from .link import check_timeout
 
 DEFAULT_BOARD = "mock://"
+#: exit status of a programming run that finished below its goal
+EXIT_BELOW_GOAL = 3
 
 
 def _board(args: argparse.Namespace) -> Board:
-    return connect(args.board, timeout=args.timeout)
+    return connect(args.board, timeout=args.timeout, takeover=args.takeover)
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a timeout in seconds."""
+    try:
+        return check_timeout(float(text))
+    except (ValueError, MemhwError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}" if isinstance(exc, MemhwError) else
+                                         f"{text!r} is not a number of seconds") from None
+
+
+def _fraction(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction in [0, 1]")
+    return value
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """argparse type: ``HOST:PORT`` (port 0 picks a free one)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT with a port in 0..65535, "
+                                         "e.g. 127.0.0.1:5025")
+    return host or "127.0.0.1", int(port)
 
 
 def _session(path: Path | None):
@@ -123,16 +159,29 @@ def cmd_program(args: argparse.Namespace) -> int:
             print(f"wrote {result.plot(args.plot)}")
         if out is not None:
             print(f"wrote {out}")
-    return 0
+    return _goal_status(result.converged[result.mask].mean(), args.goal)
+
+
+def _goal_status(fraction: float, goal: float) -> int:
+    """Exit status of a programming command: 0 when ``fraction`` of the devices converged
+    meets the goal, else :data:`EXIT_BELOW_GOAL` with a line saying so."""
+    if fraction >= goal:
+        return 0
+    print(f"memhw: below goal: {fraction:.2%} of the selected devices converged, --goal is {goal:.2%}",
+          file=sys.stderr)
+    return EXIT_BELOW_GOAL
 
 
 def _resume(args: argparse.Namespace) -> int:
-    """Continue the last programming run of a session file, skipping converged devices."""
-    import numpy as np
+    """Continue the last programming run of a session file on the board it ran on.
 
+    Checks the board's identity (serial and chip) against the file first; reconciles by
+    reading the array before any pulse: a device counts as done only if the file says it
+    converged *and* it reads within tolerance now (a crash may have left pulses that
+    were sent but never confirmed, :func:`memhw.session.pulse_ledger`)."""
     from .algorithms.tuning import Reason
     from .programming import program
-    from .session import Session, load
+    from .session import Session, load, pulse_ledger
 
     path = Path(args.resume)
     s = load(path)
@@ -149,27 +198,45 @@ def _resume(args: argparse.Namespace) -> int:
         else:  # e.g. an on-board run: the board reports only at the end
             reasons = np.zeros(targets.shape, np.int8)
             print(f"{path}: the interrupted run recorded no per-round state; programming every device again")
-        done = mask & (reasons == Reason.CONVERGED)
+        recorded = mask & (reasons == Reason.CONVERGED)
         tolerance = float(run.attrs["tolerance"])
         algorithm = str(run.attrs.get("algorithm", "adaptive"))
         was = run.status
+        where = {k: run.attrs.get(k, s.attrs.get(k)) for k in ("board_serial", "board_chip", "board_address")}
+        ledger = pulse_ledger(s)
     finally:
         s.close()
-    todo = mask & ~done
-    print(f"resuming {path}: last run {was}; {int(done.sum())} of {int(mask.sum())} devices already converged, "
-          f"{int(todo.sum())} to program")
-    with _board(args) as board, Session(path, "a") as session:
-        session.attach(board)
-        if not todo.any():
-            print("nothing left to program")
-            return 0
-        result = program(board, targets, tolerance=tolerance, mask=todo, algorithm=algorithm,
-                         on_board=args.on_board, progress=True, session=session)
-        print(result)
+    with _board(args) as board:
+        info = board.info
+        if (where["board_serial"], where["board_chip"] or info.chip) != (info.serial, info.chip) \
+                and not args.other_board:
+            raise MemhwError(
+                f"{path} was recorded on board {where['board_serial']} (chip {where['board_chip'] or '?'}) at "
+                f"{where['board_address']}; {args.board} is board {info.serial} (chip {info.chip or '?'}): not "
+                "resuming on another board or chip. Give --board the address of that board (an in-process "
+                "mock:// is a new chip every time: serve one with `memhw mock serve` to keep it), or pass "
+                "--other-board to program this one anyway")
+        if ledger.unconfirmed:
+            print(f"{path}: {ledger.unconfirmed} pulses were sent but never confirmed (the run was cut off); "
+                  "reading the array before pulsing again")
         g = board.read_conductance(average=16)
-        ok = np.abs(g - targets)[mask] <= tolerance
-        print(f"whole run: {int(ok.sum())}/{int(mask.sum())} devices within ±{tolerance * 1e6:.1f} uS now")
-    return 0
+        done = recorded & (np.abs(g - targets) <= tolerance)
+        print(f"resuming {path}: last run {was}; {int(recorded.sum())} of {int(mask.sum())} devices had "
+              f"converged, {int(done.sum())} still read within ±{tolerance * 1e6:.1f} µS; "
+              f"{int((mask & ~done).sum())} to program")
+        with Session(path, "a") as session:
+            session.attach(board)
+            todo = mask & ~done
+            if todo.any():
+                result = program(board, targets, tolerance=tolerance, mask=todo, algorithm=algorithm,
+                                 on_board=args.on_board, progress=True, session=session)
+                print(result)
+            else:
+                print("nothing left to program")
+            g = board.read_conductance(average=16)
+    ok = np.abs(g - targets)[mask] <= tolerance
+    print(f"whole run: {int(ok.sum())}/{int(mask.sum())} devices within ±{tolerance * 1e6:.1f} µS now")
+    return _goal_status(float(ok.mean()), args.goal)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -191,14 +258,16 @@ def cmd_mock_serve(args: argparse.Namespace) -> int:
         server = PeerServer.pty(emulator)
         print(f"serving mock board {emulator.serial} on {server.address}", flush=True)
     else:
-        host, _, port = args.tcp.rpartition(":")
-        host = host or "127.0.0.1"
+        host, port = args.tcp
         if host not in ("127.0.0.1", "localhost", "::1"):
             if not args.allow_remote:
                 raise MemhwError(f"refusing to bind {host}: the emulator has no authentication; "
                                  "pass --allow-remote to expose it beyond this machine")
             logging.warning("binding %s: anyone who can reach this address can drive the mock board", host)
-        server = PeerServer.tcp(emulator, host, int(port or 0))
+        try:
+            server = PeerServer.tcp(emulator, host, port)
+        except OSError as exc:
+            raise MemhwError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         print(f"serving mock board {emulator.serial} on {server.address}  (VISA: {server.visa_address})",
               flush=True)
     try:
@@ -248,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.add_argument("--board", default=DEFAULT_BOARD, help="board address (default %(default)s)")
-        sp.add_argument("--timeout", type=float, default=2.0, help="reply timeout in s")
+        sp.add_argument("--timeout", type=_seconds, default=2.0, help="reply timeout in s (default %(default)s)")
+        sp.add_argument("--takeover", action="store_true",
+                        help="take the board over from another host's session (if that host crashed or hangs)")
         sp.set_defaults(func=fn)
         return sp
 
@@ -270,7 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0, help="seed of the random pattern")
     sp.add_argument("--out", help="record the session to FILE.h5")
     sp.add_argument("--force", action="store_true", help="overwrite --out")
-    sp.add_argument("--resume", metavar="FILE.h5", help="continue the interrupted run recorded in FILE.h5")
+    sp.add_argument("--resume", metavar="FILE.h5", help="continue the interrupted run recorded in FILE.h5 "
+                                                        "(on the same board: its serial and chip are checked)")
+    sp.add_argument("--other-board", action="store_true", help="with --resume: continue on another board or chip")
+    sp.add_argument("--goal", type=_fraction, default=0.95,
+                    help="fraction of the devices that must converge; below it the command exits with status "
+                         f"{EXIT_BELOW_GOAL} (default %(default)s)")
     sp.add_argument("--plot", help="draw target/achieved/error/pulses to FILE.png")
 
     sp = sub.add_parser("report", help="summarise a session file and draw its plots")
@@ -299,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     msub = mock.add_subparsers(dest="mock_command", required=True)
     sp = msub.add_parser("serve", help="serve the emulator on a TCP port or a pseudo-terminal")
     grp = sp.add_mutually_exclusive_group()
-    grp.add_argument("--tcp", default="127.0.0.1:0", metavar="HOST:PORT",
+    grp.add_argument("--tcp", default="127.0.0.1:0", type=_host_port, metavar="HOST:PORT",
                      help="listen here (default %(default)s: loopback, free port)")
     grp.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     sp.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")

@@ -45,6 +45,8 @@ __all__ = ["ENV_DIR", "KEYS", "limits_dir", "limits_path", "find_limits", "load_
 log = logging.getLogger("memhw.limits")
 
 ENV_DIR = "MEMHW_LIMITS_DIR"
+#: a limits file is a few lines; anything larger is refused unread
+_MAX_FILE_BYTES = 64 * 1024
 #: keys of a limits file's ``[limits]`` table and their units
 KEYS = {"v_read": "V", "v_set": "V", "v_reset": "V", "v_gate": "V", "width_max": "s"}
 
@@ -113,7 +115,11 @@ def load_limits(path: str | os.PathLike, base: Limits, serial: str | None = None
         looser than ``base``, or names another board's serial.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO, a device (/dev/zero), a directory: never read
+        raise LimitError(f"limits file {path} is not a regular file")
     try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            raise LimitError(f"limits file {path} is larger than {_MAX_FILE_BYTES} bytes; not a limits file")
         text = path.read_bytes().decode("utf-8")
         doc = tomllib.loads(text)
     except FileNotFoundError:

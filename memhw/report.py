@@ -112,9 +112,9 @@ def report(path: str | Path, out: str | Path | None = None) -> tuple[str, list[P
     _load_plugins()
     path = Path(path)
     out = Path(out) if out is not None else path.with_name(path.stem + "-report")
-    out.mkdir(parents=True, exist_ok=True)
-    s: Session = load(path)
+    s: Session = load(path)  # a missing or unusable file is refused before anything is created
     try:
+        out.mkdir(parents=True, exist_ok=True)
         a = s.attrs
         lines = [f"{path}: {'complete' if s.complete else 'NOT complete (interrupted or still running)'}",
                  f"  memhw {a.get('software_version', '?')}, protocol {a.get('protocol_version', '?')}, "

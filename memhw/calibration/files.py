@@ -199,6 +199,10 @@ def apply_calibration(board: Any, calibration: Any = "auto", *, directory: str |
     :class:`CalibrationWarning`. Returns what was applied.
     """
     info = board.info
+    if not (calibration is None or isinstance(calibration, (str, os.PathLike, BoardCalibration))) \
+            or isinstance(calibration, bool):
+        raise CalibrationError(f"calibration: expected 'auto', None, the path of a calibration file or a "
+                               f"BoardCalibration, got {type(calibration).__name__} {calibration!r:.40}")
     if calibration is None:
         board.calibration = None
         log.info("board %s: no calibration (nominal transfer functions)", info.serial)
@@ -211,6 +215,10 @@ def apply_calibration(board: Any, calibration: Any = "auto", *, directory: str |
             return None
         calibration = path
     cal = calibration if isinstance(calibration, BoardCalibration) else load_calibration(calibration)
+    problems = cal.problems()
+    if problems:  # e.g. saved with force=True: never applied silently
+        raise CalibrationError(f"calibration {cal.source or cal.id} of board {cal.serial} is out of bounds and is "
+                               f"not applied: {'; '.join(problems)}; recalibrate, or connect with calibration=None")
     board.calibration = cal  # checks serial and geometry
     stale = cal.staleness(info, max_age_days)
     if stale:

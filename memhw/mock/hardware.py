@@ -94,7 +94,8 @@ class MockHardware:
     def identity(self) -> dict[str, Any]:
         per, board = self.params.periphery, self.params.board
         return {
-            "firmware": FIRMWARE_VERSION, "serial": self.serial, "chip": self.chip_id, "rows": self.rows, "cols": self.cols,
+            "firmware": FIRMWARE_VERSION, "serial": self.serial, "chip": self.chip_id, "rows": self.rows,
+            "cols": self.cols,
             "dac_bits": per.dac_bits, "adc_bits": per.adc_bits, "dac_line_lsb": per.dac_line_lsb,
             "dac_gate_lsb": per.dac_gate_lsb, "adc_lsb": per.adc_lsb, "tia_gains": np.asarray(per.tia_gains),
             "width_offset": per.width_offset, "width_lsb": per.width_lsb, "width_max_code": per.width_max_code,

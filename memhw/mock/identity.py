@@ -9,6 +9,7 @@ their parameters.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import zlib
 
 from .params import PRESETS, MockParams
@@ -43,7 +44,9 @@ def default_serial(params: MockParams, seed: int) -> str:
 
 
 def chip_id(params: MockParams, seed: int) -> str:
-    """The emulated chip's id (HELLO ``chip``): a hash of its parameters and seed, so a
-    session file can tell whether a run is resumed on the same chip."""
+    """The emulated chip's id (HELLO ``chip``): a hash of its parameters and seed, and a
+    random tag of this instance. Two emulators made alike hold alike chips, but not the
+    same chip: what one was programmed to, the other does not hold, so a session file can
+    tell that a run is about to be resumed on another (e.g. a fresh in-process) chip."""
     key = repr((dataclasses.astuple(params.chip), seed)).encode()
-    return f"MOCK-CHIP-{zlib.crc32(key):08X}"
+    return f"MOCK-CHIP-{zlib.crc32(key):08X}-{secrets.token_hex(3).upper()}"

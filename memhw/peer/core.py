@@ -263,6 +263,10 @@ class Peer:
         self.client = ""
         self._since = 0.0               # wall-clock time the session was opened
         self._connections: list[Connection] = []
+        #: (connection, seq, payload CRC) of the HELLO that opened or resumed the session: its retry
+        self._opening: tuple[Connection, int, int] | None = None
+        #: why recently ended sessions ended (for the NO_SESSION reasons their hosts get)
+        self._ended: OrderedDict[int, str] = OrderedDict()
         self._cache: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
         self._backlog: list[tuple[Connection, fp.Message]] = []
         self._busy = False
@@ -494,7 +498,8 @@ class Peer:
         if not self.session:
             why = "no session is open: send HELLO first"
         elif req.session != self.session:
-            why = (f"session {req.session:#06x} is not the board's session" if req.session else
+            why = (f"session {req.session:#06x} is not the board's session"
+                   + (f" ({self._ended[req.session]})" if req.session in self._ended else "") if req.session else
                    "the request carries no session id (0): every request after HELLO must carry the session "
                    "id of the HELLO reply")
         else:
@@ -504,6 +509,12 @@ class Peer:
     # ------------------------------------------------------------- sessions
     def _hello(self, conn: Connection, req: fp.Message) -> None:
         c = self.counters
+        key = (conn, req.seq, zlib.crc32(req.payload))
+        if self.session and self._opening == key and self.owner is conn:
+            # a retry of the HELLO that opened (or resumed) this session, its reply lost: same answer
+            c.cache_hits += 1
+            self._reply(conn, req, ST["OK"], fp.encode(req.opcode, "reply", self.identity()), session=self.session)
+            return
         try:
             v = fp.decode(req.opcode, "request", req.payload)
             client = v["client"]
@@ -525,6 +536,9 @@ class Peer:
                     self._last_error = (f"takeover: session {old:#06x} of {self.client!r} ended by "
                                         f"{client!r} from {conn.address or '?'}")
                     log.warning("%s: %s", self.name, self._last_error)
+                    self._remember_end(old, f"taken over by {client!r} at {time.strftime('%H:%M:%S')}")
+                elif old:
+                    self._remember_end(old, f"replaced by a new session of {client!r} after its host disconnected")
                 while self.session in (0, old):
                     self.session = secrets.randbits(16)
                 self._cache.clear()
@@ -549,12 +563,18 @@ class Peer:
             self._refuse(conn, req, exc, session=0)
             return
         c.executed["HELLO"] = c.executed.get("HELLO", 0) + 1
+        self._opening = key
         self._reply(conn, req, ST["OK"], fp.encode(req.opcode, "reply", self.identity()), session=self.session)
 
     def identity(self) -> dict[str, Any]:
         """The HELLO reply's fields: protocol version, boot id, opcodes and the back end's own."""
         return {"major": fp.MAJOR, "minor": fp.MINOR, "schema_hash": fp.SCHEMA.hash, "boot_id": self.boot_id,
                 "opcodes": self.opcodes, **self.backend.identity()}
+
+    def _remember_end(self, session: int, why: str) -> None:
+        self._ended[session] = why
+        while len(self._ended) > 8:
+            self._ended.popitem(last=False)
 
     def _take(self, conn: Connection, client: str) -> None:
         """``conn`` owns the session from now on; every line starts grounded."""
@@ -566,10 +586,11 @@ class Peer:
         return {}
 
     def _end_session(self) -> None:
+        self._remember_end(self.session, "ended by BYE")
         self.backend.ground()
         self.backend.new_session()
         self._cache.clear()
-        self.session, self.owner, self.client = 0, None, ""
+        self.session, self.owner, self.client, self._opening = 0, None, "", None
 
     def _handle_status(self, values: dict, op: Operation) -> dict:
         return {"busy": 0, "last_status": self._last_status, "last_error": self._last_error,
@@ -593,7 +614,7 @@ class Peer:
             for conn in self._connections:
                 conn.decoder.reset()
                 conn.assembler.reset()
-            self.session, self.owner, self.client = 0, None, ""
+            self.session, self.owner, self.client, self._opening = 0, None, "", None
             self._last_status, self._last_error = 0, ""
             self._boot_time = time.monotonic()
             self._reset_after = None

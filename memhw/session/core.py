@@ -47,6 +47,13 @@ def _now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
+def board_attributes(board: Any) -> dict[str, Any]:
+    """What a session file records of the board a run used."""
+    info = board.info
+    return {"board_serial": info.serial, "board_chip": getattr(info, "chip", ""), "board_firmware": info.firmware,
+            "board_address": board.address, "board_rows": info.rows, "board_cols": info.cols}
+
+
 def _exit_status(exc: BaseException) -> tuple[str, str]:
     from ..errors import OperationAborted
 
@@ -455,6 +462,7 @@ class Session:
         self.flush_bytes = flush_bytes
         self._lock = threading.RLock()
         self._board: Any = None
+        self._board_attrs: dict[str, Any] = {}
         self._store: Store | None = None
         self._ro: h5py.File | None = None
         self._runs: dict[str, Run] = {}
@@ -465,6 +473,8 @@ class Session:
             self._ro = open_h5(self.path)
             self._load(self._ro)
             return
+        if os.path.exists(self.path) and not os.path.isfile(self.path):
+            raise SessionFileError(f"{self.path}: not a regular file")
         create = mode == "w" or not os.path.exists(self.path)
         try:
             self._store = Store(self.path, create)
@@ -520,7 +530,8 @@ class Session:
             self._seq = sum(w.n for w in self._ops.values())
         except SessionFileError:
             raise
-        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:  # h5py reports damage all these ways
+        # h5py reports damage, or a writer in the middle of a change, all these ways
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise SessionFileError(f"{self.path}: damaged session file ({type(exc).__name__}: {exc})") from None
 
     @staticmethod
@@ -580,12 +591,17 @@ class Session:
 
     # ........................................................ board
     def attach(self, board: Any) -> None:
-        """Record every operation ``board`` performs from now on; notes its identity in the root attributes."""
+        """Record every operation ``board`` performs from now on.
+
+        The board's identity (serial, chip, firmware, address, geometry) goes into every
+        run started while it is attached, and into the root attributes of a file that has
+        none yet: a file continued on another board keeps its original provenance, and its
+        new runs say which board they ran on."""
         self._writable()
         self.detach()
-        info = board.info
-        self.attrs.update(board_serial=info.serial, board_firmware=info.firmware, board_address=board.address,
-                          board_rows=info.rows, board_cols=info.cols)
+        self._board_attrs = board_attributes(board)
+        if "board_serial" not in self.attrs:
+            self.attrs.update(self._board_attrs)
         self._commit()
         board.add_observer(self._observe, intent=self._intent)
         self._board = board
@@ -595,6 +611,7 @@ class Session:
         if self._board is not None:
             self._board.remove_observer(self._observe)
             self._board = None
+            self._board_attrs = {}
 
     def _intent(self, op: str, args: dict[str, Any]) -> None:
         """Write-ahead: a ``sent`` record of what may be applied, committed to disk before
@@ -639,7 +656,8 @@ class Session:
             raise ValueError(f"run kind {kind!r}: use letters, digits, '_' and '-'")
         index = len(self._runs)
         name = f"{index:04d}_{kind}"
-        values = {"kind": kind, "index": index, "status": "running", "start_time": _now(), **attrs}
+        values = {"kind": kind, "index": index, "status": "running", "start_time": _now(), **self._board_attrs,
+                  **attrs}
         for value in values.values():
             encode_attr(value)
         table = Table(f"/runs/{name}")

@@ -99,6 +99,8 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise SessionFileError(f"{path}: no such session file")
+    if not os.path.isfile(path):  # a FIFO or a device would block or never end
+        raise SessionFileError(f"{path}: not a regular file")
     try:
         # no file lock: a reader must never stop the writer of a running session
         return h5py.File(path, "r", locking=False)

@@ -6,5 +6,5 @@ from .inprocess import BytePeer, InProcessTransport, PeerConnection
 from .serial_port import SerialTransport
 from .visa import VisaTransport
 
-__all__ = ["Transport", "SerialTransport", "VisaTransport", "InProcessTransport", "BytePeer", "PeerConnection", "FaultSpec", "FaultyTransport",
-           "FrameFaults"]
+__all__ = ["Transport", "SerialTransport", "VisaTransport", "InProcessTransport", "BytePeer", "PeerConnection",
+           "FaultSpec", "FaultyTransport", "FrameFaults"]

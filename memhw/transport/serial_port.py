@@ -1,11 +1,28 @@
-"""Serial ports and pyserial URL handlers (``socket://``, ``loop://``, ``spy://``...)."""
+"""Serial ports and pyserial URL handlers (``socket://``, ``loop://``, ``spy://``...).
+
+The port is kept non-blocking (pyserial ``timeout=0``): a read waits for the port to
+become readable (``select`` on its file descriptor, or short polls for URL handlers
+without one) and then takes *everything* available in one call, so a full conductance
+map arrives in a handful of reads whatever the port's ``in_waiting`` reports (over
+``socket://`` it reports only 0 or 1).
+"""
 
 from __future__ import annotations
+
+import io
+import select
+import time
 
 import serial
 
 from ..errors import Disconnected, TransportError
 from .base import Transport
+
+
+#: bytes asked for per read (a read returns at most what is available)
+_CHUNK = 1 << 16
+#: s between polls of a port that cannot be waited on with select
+_POLL = 0.001
 
 
 class SerialTransport(Transport):
@@ -35,7 +52,16 @@ class SerialTransport(Transport):
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot open {url!r}: {exc}") from exc
         self._port = port
-        self._timeout: float | None = 0
+        self._fd = self._fileno(port)
+
+    @staticmethod
+    def _fileno(port: object) -> int | None:
+        """The port's file descriptor for ``select``, or None (e.g. ``loop://``)."""
+        try:
+            fd = port.fileno()  # type: ignore[attr-defined]
+        except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+            return None
+        return fd if isinstance(fd, int) and fd >= 0 else None
 
     def write(self, data: bytes) -> None:
         try:
@@ -44,20 +70,21 @@ class SerialTransport(Transport):
             raise Disconnected(f"write to {self.url!r} failed: {exc}") from exc
 
     def read(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + max(timeout, 0.0)
         try:
             port = self._port
-            waiting = port.in_waiting
-            if waiting:
-                return port.read(waiting)
-            if timeout != self._timeout:
-                port.timeout = timeout
-                self._timeout = timeout
-            first = port.read(1)
-            if not first:
-                return b""
-            waiting = port.in_waiting
-            return first + port.read(waiting) if waiting else first
-        except (serial.SerialException, OSError) as exc:
+            while True:
+                data = port.read(_CHUNK)  # non-blocking: whatever is there
+                if data:
+                    return data
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return b""
+                if self._fd is not None:
+                    select.select([self._fd], [], [], left)
+                else:
+                    time.sleep(min(left, _POLL))
+        except (serial.SerialException, OSError, ValueError) as exc:
             raise Disconnected(f"read from {self.url!r} failed: {exc}") from exc
 
     def reset_input(self) -> None:
@@ -72,7 +99,7 @@ class SerialTransport(Transport):
             self._port.open()
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"cannot reopen {self.url!r}: {exc}") from exc
-        self._timeout = self._port.timeout
+        self._fd = self._fileno(self._port)
 
     def close(self) -> None:
         try:

@@ -25,16 +25,38 @@ class VisaTransport(Transport):
         import pyvisa  # imported here: only needed for visa:// addresses
 
         self.url = f"visa://{resource}"
+        self._resource = resource
         self._backend = backend
         self._errors = (pyvisa.errors.VisaIOError, pyvisa.errors.InvalidSession, OSError)
         self._timeout_code = pyvisa.constants.StatusCode.error_timeout
         try:
             self._rm = pyvisa.ResourceManager(backend)
-            self._res = self._rm.open_resource(
-                resource, read_termination="\x00", write_termination="", open_timeout=2000, timeout=2000
-            )
         except (pyvisa.errors.Error, ValueError, OSError) as exc:
+            raise TransportError(f"cannot open VISA resource {resource!r}: the VISA library {backend!r} is not "
+                                 f"usable ({exc}); memhw uses pyvisa-py ('@py') unless told otherwise") from exc
+        try:
+            info = self._rm.resource_info(resource)
+        except (pyvisa.errors.Error, ValueError, OSError) as exc:
+            self.close()
+            raise TransportError(f"cannot open VISA resource {resource!r}: resource not found or not a valid "
+                                 "VISA resource name (e.g. TCPIP0::127.0.0.1::5025::SOCKET, ASRL/dev/ttyUSB0::INSTR)"
+                                 f" ({exc})") from None
+        if info.interface_type == pyvisa.constants.InterfaceType.unknown:
+            self.close()
+            raise TransportError(f"cannot open VISA resource {resource!r}: not a resource name VISA understands "
+                                 "(e.g. TCPIP0::127.0.0.1::5025::SOCKET, ASRL/dev/ttyUSB0::INSTR)")
+        try:
+            res = self._rm.open_resource(resource, open_timeout=2000)
+        except (pyvisa.errors.Error, ValueError, OSError) as exc:
+            self.close()
             raise TransportError(f"cannot open VISA resource {resource!r}: {exc}") from exc
+        if not isinstance(res, pyvisa.resources.MessageBasedResource):
+            res.close()
+            self.close()
+            raise TransportError(f"cannot open VISA resource {resource!r}: it is a {type(res).__name__}, not a "
+                                 "message-based resource; memhw needs a byte stream (SOCKET, INSTR or ASRL)")
+        res.read_termination, res.write_termination, res.timeout = "\x00", "", 2000
+        self._res = res
         self._timeout_ms: float | None = 2000
 
     def write(self, data: bytes) -> None:
@@ -57,7 +79,7 @@ class VisaTransport(Transport):
 
     def reopen(self) -> None:
         self.close()
-        self.__init__(self.url[len("visa://"):], self._backend)  # type: ignore[misc]
+        self.__init__(self._resource, self._backend)  # type: ignore[misc]
 
     def close(self) -> None:
         for closer in (getattr(self, "_res", None), getattr(self, "_rm", None)):

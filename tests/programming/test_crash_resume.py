@@ -1,7 +1,8 @@
 """A programming run killed with SIGKILL leaves a readable session that --resume completes.
 
 The board is a served emulator (its own process), so it outlives the killed host
-process exactly as a real board would.
+process exactly as a real board would. The session file's write-ahead ledger bounds what
+the board applied: confirmed <= board count <= confirmed + unconfirmed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from memhw.session import SessionFileError, load
+import memhw
+from memhw.session import SessionFileError, load, pulse_ledger
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 CLI = [sys.executable, "-m", "memhw.cli"]
@@ -63,19 +65,31 @@ def test_sigkill_mid_run_then_resume(tmp_path) -> None:
             g = run.read("round_g")
             assert len(g) == len(rounds) and np.isfinite(g[-1]).all()
             done_before = int((rounds[-1] == 1).sum())
+            ledger = pulse_ledger(s)
         finally:
             s.close()
+        # what the board did, asked in a session of its own (the killed host's was detached)
+        with memhw.connect(address, calibration=None, limits=None) as board:
+            applied = board.status().pulses
+        print(f"ledger: confirmed {ledger.confirmed}, unconfirmed {ledger.unconfirmed}; board applied {applied}")
+        assert ledger.confirmed <= applied <= ledger.confirmed + ledger.unconfirmed, (ledger, applied)
 
+        other = subprocess.run(CLI + ["program", "--resume", str(out)], capture_output=True, text=True, timeout=60)
+        assert other.returncode == 2 and "not resuming on another board or chip" in other.stderr
         resumed = subprocess.run(CLI + ["program", "--resume", str(out), "--board", address],
                                  capture_output=True, text=True, timeout=300)
         assert resumed.returncode == 0, resumed.stderr
-        m = re.search(r"(\d+) of (\d+) devices already converged", resumed.stdout)
-        assert m and int(m.group(1)) == done_before and int(m.group(2)) == 32 * 64
+        m = re.search(r"(\d+) of (\d+) devices had converged, (\d+) still read within", resumed.stdout)
+        assert m and int(m.group(1)) == done_before and int(m.group(2)) == 32 * 64, resumed.stdout
+        assert int(m.group(3)) >= 0.9 * done_before
         m = re.search(r"whole run: (\d+)/(\d+) devices within", resumed.stdout)
         assert m and int(m.group(1)) >= 0.97 * int(m.group(2)), resumed.stdout
         s = load(out)
         try:
             assert s.complete and [r.status for r in s.runs("program")] == ["interrupted", "complete"]
+            first, second = s.runs("program")
+            assert first.attrs["board_address"] == second.attrs["board_address"] == address
+            assert first.attrs["board_chip"] == second.attrs["board_chip"] != ""
         finally:
             s.close()
     finally:

@@ -79,6 +79,23 @@ BOARD_CALLS = {
     # limits
     "limits looser than the board": lambda b: b.set_limits({"v_set": 9.0}),
     "limits of unknown kind": lambda b: b.set_limits(42),
+    # what a careless user typed (issue #10, item 7)
+    "rows as a list": lambda b: b.read_conductance(rows=[1, 2]),
+    "rows as text": lambda b: b.read_conductance(rows="0:4"),
+    "row beyond the array": lambda b: b.read_conductance(rows=8),
+    "read voltage below one DAC step": lambda b: b.read_conductance(v_read=5e-5),
+    "amplitude as text": lambda b: b.pulse_set(_mask(b), v="2.5"),
+    "gate as a boolean": lambda b: b.pulse_set(_mask(b), gate=True),
+    "tolerance as text": lambda b: memhw.program(b, 50e-6, tolerance="2e-6"),
+    "tolerance None": lambda b: memhw.program(b, 50e-6, tolerance=None),
+    "tolerance a list": lambda b: memhw.program(b, 50e-6, tolerance=[1e-6, 2e-6]),
+    "prior garbage": lambda b: memhw.program(b, 50e-6, prior="garbage"),
+    "session as a path": lambda b: memhw.program(b, 50e-6, session="run.h5"),
+    "verify average zero": lambda b: memhw.program(b, 50e-6, average=0),
+    "relax delay beyond the WAIT limit": lambda b: memhw.program(b, 50e-6, relax_delay=1e9),
+    "targets as text": lambda b: memhw.program(b, "50e-6"),
+    "progress not callable": lambda b: memhw.program(b, 50e-6, progress="yes"),
+    "verify read voltage above the limit": lambda b: memhw.program(b, 50e-6, v_read=5.0),
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import firmware_protocol as fp
 import memhw
 from memhw.board import Board
 from memhw.link import Link
