@@ -359,7 +359,9 @@ class Board:
         m = fp.SCHEMA.message(message)
         return tuple(self.info.protocol) >= m.since and m.opcode in self.info.opcodes
 
-    def _require(self, message: str) -> None:
+    def require(self, message: str) -> None:
+        """Raise :class:`~memhw.errors.NotSupported` (naming the board, its version and what the
+        message needs) unless this board offers ``message``."""
         if not self.supports(message):
             m = fp.SCHEMA.message(message)
             i = self.info
@@ -370,7 +372,7 @@ class Board:
 
     def _request(self, message: str, fields: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         """The gate every message passes: supported by this board, then sent."""
-        self._require(message)
+        self.require(message)
         return self.link.request(message, fields, **kw)
 
     def _resume_after_disconnect(self) -> bool:
@@ -588,9 +590,11 @@ class Board:
     def status(self) -> BoardStatus:
         """The board's state, last error and counters (STATUS)."""
         r = self._request("STATUS", resumable=True)
-        return BoardStatus(busy=bool(r["busy"]), last_status=fp.SCHEMA.status_name(int(r["last_status"])),
-                           last_error=r["last_error"], requests=int(r["requests"]), pulses=int(r["pulses"]),
-                           uptime=float(r["uptime"]))
+        status = BoardStatus(busy=bool(r["busy"]), last_status=fp.SCHEMA.status_name(int(r["last_status"])),
+                             last_error=r["last_error"], requests=int(r["requests"]), pulses=int(r["pulses"]),
+                             uptime=float(r["uptime"]))
+        self._notify("status", {}, dataclasses.asdict(status))
+        return status
 
     def ground_all(self) -> None:
         """Ground every row, column and gate line."""
@@ -610,8 +614,9 @@ class Board:
         When nothing is running it grounds the lines. The request is sent
         without waiting for its answer, which the link drops as stale.
         """
-        self._require("ABORT")
+        self.require("ABORT")
         self.link.send_only("ABORT")
+        self._notify("abort", {})
 
     def wait(self, seconds: float) -> float:
         """Let the board idle, every line grounded, for ``seconds`` (0..3600),
@@ -854,7 +859,7 @@ class Board:
         _check_range("v", amp, lsb, v_max, "V")
         _check_range("gate", gates, 0.0, i.limits.v_gate, "V")
         _check_range("width", widths, i.limits.width_min, i.limits.width_max, "s")
-        self._require(message)
+        self.require(message)
         dev_rows, dev_cols = np.nonzero(m)  # channels: SET drives columns, RESET rows, gates per column
         amp_c = self.codes.dac_codes("COLS" if message == "PULSE_SET" else "ROWS", amp,
                                      dev_cols if message == "PULSE_SET" else dev_rows, v_max=v_max, v_min=lsb)
@@ -970,7 +975,7 @@ class Board:
         vr = float(_as_float("v_read", v_read))
         if not 0 < vr <= i.limits.v_read:
             raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
-        self._require("PROGRAM")
+        self.require("PROGRAM")
         rows = np.flatnonzero(m.any(axis=1))
         if rows.size == 0:
             raise LimitError("mask selects no device")
@@ -1030,7 +1035,7 @@ class Board:
             Currents through the nominal transfer function (for fitting a calibration)
             instead of the applied calibration.
         """
-        self._require("READ_REFERENCE")
+        self.require("READ_REFERENCE")
         index = _check_int("index", index, 0, 0xFF)
         average = self._check_average(average)
         vr = float(_as_float("v_ref", v_ref))
@@ -1052,7 +1057,7 @@ class Board:
         """DAC read-back: set every line of ``group`` ("ROWS", "COLS", "GATES"), disconnected
         from the array, to ``codes`` (DAC codes: one, or one per line) and measure each line's
         output with the board's monitor ADC (READ_DAC). Returns volts per line."""
-        self._require("READ_DAC")
+        self.require("READ_DAC")
         if group not in _GROUP:
             raise LimitError(f"group must be one of {sorted(_GROUP)}, got {group!r}")
         c = np.atleast_1d(np.asarray(codes))

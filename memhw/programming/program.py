@@ -185,7 +185,7 @@ def program(
     if v_read > board.limits.v_read:
         raise LimitError(f"v_read: {v_read:g} V is above the read limit {board.limits.v_read:g} V")
     if on_board:
-        board._require("PROGRAM")
+        board.require("PROGRAM")
     if session is not None and not hasattr(session, "run"):
         raise LimitError(f"session must be a memhw.Session (open one with memhw.Session(path)), got {session!r}")
     if not (isinstance(progress, bool) or callable(progress)):

@@ -296,3 +296,38 @@ def test_sigkill_leaves_readable_file(tmp_path):
             run.flush()
     with load(path) as s:
         assert s.complete and [r.status for r in s.runs()] == ["interrupted", "complete"]
+
+
+#: messages whose every request is one record of the matching Board operation
+ONE_TO_ONE = {"READ_MAP": "read_conductance", "READ_DAC": "read_dac", "READ_REFERENCE": "read_reference",
+              "PROGRAM": "program_on_board", "WAIT": "wait", "STATUS": "status", "READ_CURRENTS": "read_currents"}
+#: messages a Board operation may split into several requests
+SPLIT = {"SET_LEVELS": "apply", "PULSE_SET": "pulse_set", "PULSE_RESET": "pulse_reset", "VMM": "vmm",
+         "GROUND_ALL": ("ground_all", "float_all"), "SET_LIMITS": "set_limits"}
+
+
+def test_every_board_operation_of_every_procedure_is_in_the_log(tmp_path) -> None:
+    """Procedures reach the board only through Board methods, so the session log holds
+    every operation: calibration, a gate sweep, host and on-board programming, waits."""
+    from memhw.calibration import calibrate_board, gate_sweep
+
+    path = tmp_path / "all.h5"
+    with memhw.connect("mock://?preset=paper&seed=4&rows=8", calibration=None, limits=None) as board, \
+            Session(path) as s:
+        s.attach(board)
+        sent0 = dict(board.link.stats.per_opcode)
+        calibrate_board(board, average=2, dac_points=3)
+        gate_sweep(board, gates=np.linspace(0.8, 1.4, 3), rows=slice(0, 4))
+        board.set_limits({"v_set": 3.0})
+        memhw.program(board, np.full(board.shape, 80e-6), tolerance=4e-6, relax_delay=0.5)
+        memhw.program(board, np.full(board.shape, 60e-6), tolerance=4e-6, on_board=True)
+        board.status()
+        sent = {k: v - sent0.get(k, 0) for k, v in board.link.stats.per_opcode.items() if v - sent0.get(k, 0)}
+        log = s.log
+    for message, count in sent.items():
+        if message in ONE_TO_ONE:
+            assert len(log[ONE_TO_ONE[message]]) == count, message
+        else:
+            ops = SPLIT[message] if isinstance(SPLIT[message], tuple) else (SPLIT[message],)
+            assert 1 <= sum(len(log[op]) for op in ops if op in log) <= count, message
+    assert {"READ_DAC", "READ_REFERENCE", "PROGRAM", "WAIT", "PULSE_SET", "PULSE_RESET"} <= set(sent)
