@@ -17,6 +17,7 @@ from .framing import (
     encode_message,
 )
 from .schema import SCHEMA, Schema
+from .selection import pack_offsets, unpack_offsets
 
 MAJOR = SCHEMA.major
 MINOR = SCHEMA.minor
@@ -38,4 +39,6 @@ __all__ = [
     "MessageAssembler",
     "encode_frame",
     "encode_message",
+    "pack_offsets",
+    "unpack_offsets",
 ]

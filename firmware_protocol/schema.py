@@ -98,6 +98,9 @@ class Schema:
     reply_cache: int
     conductance_lsb: float
     read_voltage: float
+    max_tiles: int
+    max_layers: int
+    activation_table: int
     auto_gain: int
     flags: Mapping[str, int]
     flag_docs: Mapping[str, str]
@@ -197,6 +200,9 @@ def load_schema(data: bytes) -> Schema:
         reply_cache=proto["reply_cache"],
         conductance_lsb=proto["conductance_lsb"],
         read_voltage=proto["read_voltage"],
+        max_tiles=proto["max_tiles"],
+        max_layers=proto["max_layers"],
+        activation_table=proto["activation_table"],
         auto_gain=proto["auto_gain"],
         flags=MappingProxyType({k: 1 << v["bit"] for k, v in doc["flags"].items()}),
         flag_docs=MappingProxyType({k: v.get("doc", "") for k, v in doc["flags"].items()}),

@@ -26,7 +26,6 @@ import logging
 import os
 import secrets
 import socket
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -37,10 +36,9 @@ from ._version import __version__
 from .algorithms.program_codec import encode_config
 from .algorithms.tuning import Reason, TuningConfig
 from .codes import CodeConverter
-from .conversions import READ_VOLTAGE, LimitCodes, conductance_codes, conductances
+from .conversions import AUTO_GAIN, READ_VOLTAGE, LimitCodes, conductance_codes, conductances
 from .errors import (
     BoardBusy,
-    BoardError,
     LimitError,
     MemhwError,
     NotSupported,
@@ -50,10 +48,13 @@ from .errors import (
     TransportError,
     VersionMismatch,
 )
+from .checks import as_float, check_finite, check_int, check_range, compact, selected
 from .info import BoardInfo, Limits
 from .link import Link
+from .netspec import NetworkSpec, TileSpec
+from .outcomes import BoardStatus, NetworkRun, OnBoardProgram, PulseOutcome, ReferenceReading, with_outcome
 
-__all__ = ["Board", "BoardStatus", "PulseOutcome", "ReferenceReading", "OnBoardProgram"]
+__all__ = ["Board", "BoardStatus", "PulseOutcome", "ReferenceReading", "OnBoardProgram", "default_client"]
 
 log = logging.getLogger("memhw.board")
 
@@ -65,6 +66,13 @@ _MODE = fp.SCHEMA.enums["HelloMode"]
 _ALGORITHM = fp.SCHEMA.enums["TuningAlgorithm"]
 #: bytes of request payload that are not per-device data (headers of arrays etc.)
 _REQUEST_SLACK = 64
+#: bytes one more request costs on the wire (frames of request and reply, array counts)
+_REQUEST_OVERHEAD = 90
+#: progress frames a compact pulse batch asks for (enough to bound what a failure leaves unknown)
+_PROGRESS_FRAMES = 4
+#: progress frames a network run asks for when the caller shows progress
+_PROGRESS_SHOWN = 20
+_PULSE_KIND = fp.SCHEMA.enums["PulseKind"]
 #: what each message does, for NotSupported errors
 _PURPOSE = {"PROGRAM": "on-board programming", "READ_REFERENCE": "self-calibration against reference resistors",
             "READ_DAC": "DAC read-back", "SET_LIMITS": "firmware-enforced limits", "WAIT": "idling on the board"}
@@ -72,68 +80,13 @@ _PURPOSE = {"PROGRAM": "on-board programming", "READ_REFERENCE": "self-calibrati
 WAIT_MAX = 3600.0
 
 
-# ----------------------------------------------------------------- validation
-def _as_float(name: str, value: ArrayLike, check: bool = True) -> np.ndarray:
-    """Numbers (scalars or arrays) as floats; strings, booleans and objects refused."""
-    try:
-        raw = np.asarray(value)
-    except Exception:  # noqa: BLE001 - ragged sequences and such
-        raise LimitError(f"{name}: not a number or array of numbers: {value!r}") from None
-    if raw.dtype.kind not in "iuf":
-        raise LimitError(f"{name}: expected a number or an array of numbers, got {type(value).__name__} "
-                         f"{value!r:.60}")
-    arr = raw.astype(float)
-    if check:
-        _check_finite(name, arr)
-    return arr
-
-
-def _check_finite(name: str, arr: np.ndarray) -> None:
-    if not np.all(np.isfinite(arr)):
-        raise LimitError(f"{name}: contains NaN or infinity")
-
-
-def _selected(name: str, value: ArrayLike, mask: np.ndarray) -> np.ndarray:
-    """The values of a scalar or per-device array at the selected devices
-    (values elsewhere are ignored, NaN included)."""
-    arr = _as_float(name, value, check=False)
-    try:
-        out = np.broadcast_to(arr, mask.shape)[mask]
-    except ValueError:
-        raise LimitError(f"{name}: shape {arr.shape} does not fit {mask.shape}") from None
-    _check_finite(name, out)
-    return out
-
-
-def _check_range(name: str, arr: np.ndarray, lo: float, hi: float, unit: str) -> None:
-    if arr.size and (arr.min() < lo or arr.max() > hi):
-        bad = arr.min() if arr.min() < lo else arr.max()
-        raise LimitError(f"{name}: {bad:g} {unit} is outside the limit [{lo:g}, {hi:g}] {unit}")
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise LimitError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
-    return int(value)
-
-
-def _compact(codes: np.ndarray) -> np.ndarray:
-    """Per-device codes -> one broadcast code when they are all equal."""
-    return codes[:1] if codes.size and np.all(codes == codes[0]) else codes
-
-
-def _rows_text(rows: np.ndarray) -> str:
-    """[3, 4, 5, 9] -> '3-5, 9'."""
-    if rows.size == 0:
-        return "none"
-    parts, start, prev = [], int(rows[0]), int(rows[0])
-    for r in map(int, rows[1:]):
-        if r != prev + 1:
-            parts.append(f"{start}-{prev}" if prev > start else f"{start}")
-            start = r
-        prev = r
-    parts.append(f"{start}-{prev}" if prev > start else f"{start}")
-    return ", ".join(parts)
+def _selection(selected: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``mask`` and ``index`` fields of a device selection: whichever is shorter."""
+    mask = np.packbits(selected, bitorder="little")
+    index = fp.pack_offsets(np.flatnonzero(selected))
+    if mask.size <= index.size:
+        return {"mask": mask, "index": np.zeros(0, np.uint8)}
+    return {"mask": np.zeros(0, np.uint8), "index": index}
 
 
 def default_client() -> str:
@@ -144,138 +97,6 @@ def default_client() -> str:
     except (KeyError, OSError):  # no name for this uid (containers)
         user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "?"
     return f"memhw {__version__} {user}@{socket.gethostname()} pid {os.getpid()} #{secrets.token_hex(3)}"[:120]
-
-
-# ------------------------------------------------------------------- results
-@dataclass
-class PulseOutcome:
-    """What a pulse batch that failed part-way did, device by device.
-
-    Attached as ``exc.outcome`` to the error a failed :meth:`Board.pulse_set` /
-    :meth:`Board.pulse_reset` raises (``SessionLost``, ``OperationAborted``,
-    ``LinkTimeout``, ``Disconnected``...), and to an exception raised by a ``progress``
-    callback (the batch then completed).
-
-    Attributes
-    ----------
-    op : str
-        ``"pulse_set"`` or ``"pulse_reset"``.
-    applied : bool (rows, cols)
-        Pulsed exactly once, confirmed by the board (progress frames or reply).
-    uncertain : bool (rows, cols)
-        Sent but not confirmed: pulsed once or not at all (never twice: a board that
-        lost the session refuses the retry). Re-read them.
-    not_applied : bool (rows, cols)
-        Certainly not pulsed (never sent, or after the row an abort stopped at).
-    """
-
-    op: str
-    applied: np.ndarray
-    uncertain: np.ndarray
-    not_applied: np.ndarray
-
-    @property
-    def pulses(self) -> int:
-        """Pulses confirmed (``applied.sum()``)."""
-        return int(self.applied.sum())
-
-    def summary(self) -> str:
-        rows = lambda m: _rows_text(np.flatnonzero(m.any(axis=1)))  # noqa: E731
-        return (f"{self.op}: applied (confirmed) {int(self.applied.sum())} devices in rows {rows(self.applied)}; "
-                f"unconfirmed {int(self.uncertain.sum())} devices in rows {rows(self.uncertain)} "
-                f"(each pulsed at most once); not applied {int(self.not_applied.sum())} devices in rows "
-                f"{rows(self.not_applied)}")
-
-
-def _with_outcome(exc: BaseException, outcome: PulseOutcome) -> BaseException:
-    """The same kind of error, its message extended by what was and was not applied."""
-    text = outcome.summary()
-    if isinstance(exc, BoardError):
-        new: BaseException = type(exc)(exc.status, exc.status_name, f"{exc.message}; {text}", exc.reply)
-    elif isinstance(exc, MemhwError):
-        try:
-            new = type(exc)(f"{exc}; {text}")
-        except TypeError:
-            new = exc
-    else:  # not ours (a callback's): keep it, add a note
-        exc.add_note(text)
-        new = exc
-    try:
-        new.outcome = outcome  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
-    return new
-
-
-@dataclass(frozen=True)
-class BoardStatus:
-    """The board's state and counters (STATUS).
-
-    Attributes
-    ----------
-    busy : bool
-    last_status : str
-        Name of the status of the last refused request (``"OK"``: none since boot).
-    last_error : str
-        Its reason, or the last watchdog or takeover event.
-    requests : int
-        Request messages received since boot (every kind, every host), modulo 2**32.
-    pulses : int
-        Pulses applied to devices since boot, modulo 2**32.
-    uptime : float
-        Seconds since power-up, on the board's clock.
-    """
-
-    busy: bool
-    last_status: str
-    last_error: str
-    requests: int
-    pulses: int
-    uptime: float
-
-
-@dataclass(frozen=True)
-class ReferenceReading:
-    """One READ_REFERENCE: every column reading reference resistor ``index``.
-
-    Attributes
-    ----------
-    count : int
-        Reference resistors on the board.
-    resistance, tolerance : float
-        Nominal value of the resistor (ohm) and the parts' relative tolerance.
-    v_bus : float
-        Reference bus voltage measured by the monitor ADC, V.
-    gains : (cols,) int
-        Gain index each column used.
-    codes : (cols,) float
-        Mean ADC code per column.
-    currents : (cols,) float
-        Amperes per column: calibrated, or through the nominal transfer function when
-        read with ``nominal=True``.
-    """
-
-    count: int
-    resistance: float
-    tolerance: float
-    v_bus: float
-    gains: np.ndarray
-    codes: np.ndarray
-    currents: np.ndarray
-
-
-@dataclass(frozen=True)
-class OnBoardProgram:
-    """The reply of an on-board PROGRAM, in SI (calibration applied where there is one).
-
-    ``achieved`` is NaN, pulse counts 0 and ``reasons`` NOT_SELECTED outside the mask.
-    """
-
-    rounds: int
-    achieved: np.ndarray
-    set_pulses: np.ndarray
-    reset_pulses: np.ndarray
-    reasons: np.ndarray
 
 
 # --------------------------------------------------------------------- board
@@ -311,6 +132,9 @@ class Board:
         self._observers: list[tuple[Observer, Intent | None]] = []
         self._intents = itertools.count(1)
         self._limits_source: Any = None
+        #: session state the board forgets in a new session, re-sent by reconnect()
+        self._tiles: dict[int, TileSpec] = {}
+        self._network: NetworkSpec | None = None
         self._handshake(_MODE["TAKEOVER"] if takeover else _MODE["NEW"])
         self.codes = CodeConverter(self.info)
         link.on_disconnect = self._resume_after_disconnect
@@ -482,8 +306,16 @@ class Board:
         if self.info.serial != serial:
             raise TransportError(f"{self.address}: reconnected to board {self.info.serial!r}, "
                                  f"expected {serial!r}; not resuming on another board")
-        self.codes = CodeConverter(self.info, calibration)
         self._closed = False
+        self.codes = CodeConverter(self.info, None)
+        if resumed:  # the board kept the session's calibration, tiles and network
+            self.codes = CodeConverter(self.info, calibration)
+        else:
+            self.calibration = calibration
+            for ident, tile in list(self._tiles.items()):
+                self.define_tile(ident, tile)
+            if self._network is not None:
+                self.load_network(self._network)
         if limits is not None:
             self.set_limits(limits)
         rebooted = old_boot != self.info.boot_id
@@ -503,7 +335,11 @@ class Board:
 
     @calibration.setter
     def calibration(self, calibration: Any) -> None:
-        self.codes = CodeConverter(self.info, calibration)
+        codes = CodeConverter(self.info, calibration)  # checks it is this board's
+        if self.supports("SET_CALIBRATION"):  # the board converts with it too (PROGRAM, tiles, networks)
+            self._request("SET_CALIBRATION", codes.table.to_fields(), resumable=True)
+        self.codes = codes
+        self._notify("set_calibration", {"calibration": getattr(calibration, "id", None) or "nominal"})
 
     # ------------------------------------------------------------ observers
     def add_observer(self, observer: Observer, *, intent: Intent | None = None) -> None:
@@ -621,7 +457,7 @@ class Board:
     def wait(self, seconds: float) -> float:
         """Let the board idle, every line grounded, for ``seconds`` (0..3600),
         e.g. so programmed devices relax before a re-verify. Returns the time waited."""
-        s = float(_as_float("seconds", seconds))
+        s = float(as_float("seconds", seconds))
         if not 0.0 <= s <= WAIT_MAX:
             raise LimitError(f"seconds: {s:g} s is outside [0, {WAIT_MAX:g}] s")
         r = self._request("WAIT", {"seconds": s}, timeout=self.link.timeout + s, resumable=True)
@@ -666,8 +502,8 @@ class Board:
                 if mask is not None:
                     raise LimitError(f"{name}_mask given without a {name} level")
                 continue
-            arr = _as_float(name, value)
-            _check_range(name, arr, lo, hi, "V")
+            arr = as_float(name, value)
+            check_range(name, arr, lo, hi, "V")
             if arr.ndim and mask is not None:
                 raise LimitError(f"{name}_mask only goes with a scalar level")
             if arr.ndim and arr.shape != (n,):
@@ -735,11 +571,11 @@ class Board:
             Column currents in amperes; for an ideal array ``v @ G``.
         """
         i = self.info
-        arr = _as_float("v", v)
+        arr = as_float("v", v)
         single = arr.ndim == 1
         if arr.ndim not in (1, 2) or arr.shape[-1] != i.rows:
             raise LimitError(f"v: shape {arr.shape}, expected ({i.rows},) or (n, {i.rows})")
-        _check_range("v", arr, -i.limits.v_read, i.limits.v_read, "V")
+        check_range("v", arr, -i.limits.v_read, i.limits.v_read, "V")
         arr = arr.reshape(-1, i.rows)
         gains = self._gain(gain)
         codes = self.codes.dac_codes("ROWS", arr, v_max=i.limits.v_read, v_min=-i.limits.v_read)
@@ -795,7 +631,7 @@ class Board:
             Siemens, I / V_read.
         """
         i = self.info
-        vr = float(_as_float("v_read", v_read))
+        vr = float(as_float("v_read", v_read))
         if not 0 < vr <= i.limits.v_read:
             raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
         code = int(self.codes.line_codes(vr))
@@ -854,85 +690,138 @@ class Board:
                 v_max: float, progress: Callable[[int, int], None] | None) -> int:
         i = self.info
         m = self._device_mask(mask)
-        amp, gates, widths = _selected("v", v, m), _selected("gate", gate, m), _selected("width", width, m)
+        amp, gates, widths = selected("v", v, m), selected("gate", gate, m), selected("width", width, m)
         lsb = i.dac_line_lsb
-        _check_range("v", amp, lsb, v_max, "V")
-        _check_range("gate", gates, 0.0, i.limits.v_gate, "V")
-        _check_range("width", widths, i.limits.width_min, i.limits.width_max, "s")
-        self.require(message)
+        check_range("v", amp, lsb, v_max, "V")
+        check_range("gate", gates, 0.0, i.limits.v_gate, "V")
+        check_range("width", widths, i.limits.width_min, i.limits.width_max, "s")
+        compact_path = self.supports("PULSE_DEVICES")
+        if not compact_path:
+            self.require(message)
         dev_rows, dev_cols = np.nonzero(m)  # channels: SET drives columns, RESET rows, gates per column
-        amp_c = self.codes.dac_codes("COLS" if message == "PULSE_SET" else "ROWS", amp,
-                                     dev_cols if message == "PULSE_SET" else dev_rows, v_max=v_max, v_min=lsb)
-        gate_c = self.codes.dac_codes("GATES", gates, dev_cols, v_max=i.limits.v_gate, v_min=0.0)
-        width_c = np.clip(self.codes.width_codes(widths), 0, i.width_max_code)
-        rows_with = np.flatnonzero(m.any(axis=1))
-        if rows_with.size == 0:
+        kind = "SET" if message == "PULSE_SET" else "RESET"
+        codes = np.zeros((3,) + m.shape, np.int64)  # amplitude, gate, width code per device
+        codes[0][m] = self.codes.dac_codes("COLS" if kind == "SET" else "ROWS", amp,
+                                           dev_cols if kind == "SET" else dev_rows, v_max=v_max, v_min=lsb)
+        codes[1][m] = self.codes.dac_codes("GATES", gates, dev_cols, v_max=i.limits.v_gate, v_min=0.0)
+        codes[2][m] = np.clip(self.codes.width_codes(widths), 0, i.width_max_code)
+        if not m.any():
             return 0
         op = message.lower()
         args = {"mask": m, "v": v, "gate": gate, "width": width}
+        if compact_path:
+            # nominal levels: the board converts them per channel with the calibration it holds
+            codes[0][m] = self.codes.line_codes(amp)
+            codes[1][m] = self.codes.gate_codes(gates)
+            if not self.supports("SET_CALIBRATION"):  # it holds none: convert here
+                codes[0][m] = self.codes.dac_codes("COLS" if kind == "SET" else "ROWS", amp,
+                                                   dev_cols if kind == "SET" else dev_rows, v_max=v_max, v_min=lsb)
+                codes[1][m] = self.codes.dac_codes("GATES", gates, dev_cols, v_max=i.limits.v_gate, v_min=0.0)
+        plan = self._pulse_requests(kind, m, codes, every_row=progress is not None) if compact_path else self._block_requests(message, m, codes)
         ident = self._announce(op, {"mask": m})
-        # split into row blocks whose request fits the board's message size
-        counts = m.sum(axis=1)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        row_bytes = i.cols / 8 + 6 * counts  # packed mask + amplitude, gate, width codes
-        budget = i.max_message - _REQUEST_SLACK
-        first, end_all = int(rows_with[0]), int(rows_with[-1]) + 1
-        total_rows = end_all - first
-        applied = 0
-        start = stop = done_to = first  # rows [first, done_to) confirmed applied
+        rows = np.arange(i.rows)[:, None]
+        total_rows = int(np.ptp(np.flatnonzero(m.any(axis=1)))) + 1
+        first = int(np.flatnonzero(m.any(axis=1))[0])
+        applied = np.zeros(m.shape, bool)
         callback_error: list[BaseException] = []
+        pulses = 0
+        k = 0
 
-        def on_progress(rep: dict, base: int) -> None:
-            nonlocal done_to
-            done_to = max(done_to, base + int(rep["rows_done"]))
+        def on_progress(rep: dict, devices: np.ndarray, base: int) -> None:
+            applied[devices & (rows < base + int(rep["rows_done"]))] = True
             if progress is not None and not callback_error:
                 try:
-                    progress(done_to - first, total_rows)
+                    done = int(np.flatnonzero(applied.any(axis=1))[-1]) + 1 - first
+                    progress(min(done, total_rows), total_rows)
                 except BaseException as exc:  # noqa: BLE001 - re-raised once the batch is done
                     callback_error.append(exc)
 
         trips = self.link.stats.round_trips
         try:
-            while start < end_all:
-                stop, size = start, 0.0
-                while stop < end_all and (stop == start or size + row_bytes[stop] <= budget):
-                    size += row_bytes[stop]
-                    stop += 1
-                sel = slice(offsets[start], offsets[stop])
-                fields = {
-                    "row_start": start, "row_count": stop - start,
-                    "mask": np.packbits(m[start:stop].reshape(-1), bitorder="little"),
-                    "amplitude": _compact(amp_c[sel]), "gate": _compact(gate_c[sel]),
-                    "width": _compact(width_c[sel]),
-                }
+            for k, (name, fields, devices) in enumerate(plan):
                 trips = self.link.stats.round_trips
-                # always ask for progress: if the batch fails, the rows done are known
-                r = self._request(message, fields, progress=lambda rep, base=start: on_progress(rep, base),
-                                  resumable=True)
-                applied += r["pulses"]
-                start = done_to = stop
+                # always ask for progress: if the batch fails, the devices done are known
+                r = self._request(name, fields, resumable=True,
+                                  progress=lambda rep, d=devices, b=fields["row_start"]: on_progress(rep, d, b))
+                pulses += r["pulses"]
+                applied |= devices
         except MemhwError as exc:
+            name, fields, devices = plan[k]
+            pending = devices & ~applied
             if isinstance(exc, OperationAborted) and exc.reply is not None:
-                done_to = max(done_to, start + int(exc.reply.get("rows_done", 0)))
-                sure_to = done_to  # the board stopped there: nothing after it was applied
+                applied[devices & (rows < fields["row_start"] + int(exc.reply.get("rows_done", 0)))] = True
+                uncertain = np.zeros(m.shape, bool)  # the board stopped there: nothing after it was applied
             elif self.link.stats.round_trips == trips:
-                sure_to = start  # the block in flight never left the host
+                uncertain = np.zeros(m.shape, bool)  # the request in flight never left the host
             else:
-                sure_to = stop  # the block in flight may have gone further than its progress said
-            outcome = self._outcome(op, m, done_to, sure_to)
-            err = _with_outcome(exc, outcome)
+                uncertain = pending  # it may have gone further than its progress said
+            outcome = PulseOutcome(op, applied=applied.copy(), uncertain=uncertain & ~applied,
+                                   not_applied=m & ~applied & ~uncertain)
+            err = with_outcome(exc, outcome)
             self._notify(op, {**args, "intent": ident, "status": type(exc).__name__, "error": str(err),
                               "applied": outcome.applied, "uncertain": outcome.uncertain}, outcome.pulses)
             raise err from exc
-        self._notify(op, {**args, "intent": ident}, applied)
+        self._notify(op, {**args, "intent": ident}, pulses)
         if callback_error:
-            raise _with_outcome(callback_error[0], self._outcome(op, m, end_all, end_all))
-        return applied
+            raise with_outcome(callback_error[0], PulseOutcome(op, m.copy(), np.zeros_like(m), np.zeros_like(m)))
+        return pulses
 
-    def _outcome(self, op: str, m: np.ndarray, done_to: int, sure_to: int) -> PulseOutcome:
-        rows = np.arange(self.info.rows)[:, None]
-        return PulseOutcome(op, applied=m & (rows < done_to), uncertain=m & (rows >= done_to) & (rows < sure_to),
-                            not_applied=m & (rows >= sure_to))
+    def _block_requests(self, message: str, m: np.ndarray, codes: np.ndarray) -> list[tuple[str, dict, np.ndarray]]:
+        """PULSE_SET / PULSE_RESET requests: row blocks whose request fits the board's message size."""
+        i = self.info
+        counts = m.sum(axis=1)
+        row_bytes = i.cols / 8 + 6 * counts  # packed mask + amplitude, gate, width codes
+        budget = i.max_message - _REQUEST_SLACK
+        rows_with = np.flatnonzero(counts)
+        start, end_all = int(rows_with[0]), int(rows_with[-1]) + 1
+        out = []
+        while start < end_all:
+            stop, size = start, 0.0
+            while stop < end_all and (stop == start or size + row_bytes[stop] <= budget):
+                size += row_bytes[stop]
+                stop += 1
+            block = np.zeros(m.shape, bool)
+            block[start:stop] = m[start:stop]
+            fields = {"row_start": start, "row_count": stop - start,
+                      "mask": np.packbits(m[start:stop].reshape(-1), bitorder="little"),
+                      **{name: compact(c[block]) for name, c in zip(("amplitude", "gate", "width"), codes)}}
+            out.append((message, fields, block))
+            start = stop
+        return out
+
+    def _pulse_requests(self, kind: str, m: np.ndarray, codes: np.ndarray,
+                        every_row: bool = False) -> list[tuple[str, dict, np.ndarray]]:
+        """PULSE_DEVICES requests carrying only what the devices need: the selection as a mask
+        or a list (whichever is shorter), per-device values only where they differ, devices
+        grouped by pulse width when that is shorter than sending every width. Progress after
+        every row when ``every_row`` (a caller shows it), else about ``_PROGRESS_FRAMES`` times."""
+        i = self.info
+        widths = np.unique(codes[2][m])
+        groups = [m]
+        if 1 < widths.size <= 4 and 2 * int(m.sum()) > _REQUEST_OVERHEAD * (widths.size - 1):
+            groups = [m & (codes[2] == w) for w in widths]
+        per_device = 2 * sum(int(np.unique(c[m]).size > 1) for c in codes[:2]) + 3  # value codes + index
+        budget = i.max_message - _REQUEST_SLACK
+        out = []
+        for group in groups:
+            rows_with = np.flatnonzero(group.any(axis=1))
+            start, end_all = int(rows_with[0]), int(rows_with[-1]) + 1
+            while start < end_all:  # blocks that fit the board's message size
+                n_dev = np.cumsum(group[start:end_all].sum(axis=1))
+                stop = start + max(1, int(np.searchsorted(n_dev, budget // per_device, side="right")))
+                block = np.zeros(m.shape, bool)
+                block[start:stop] = group[start:stop]
+                sel = block[start:stop].reshape(-1)
+                n = int(sel.sum())
+                rows_in = int(block.any(axis=1).sum())
+                fields = {"kind": _PULSE_KIND[kind], "row_start": start, "row_count": stop - start,
+                          **_selection(sel),
+                          **{name: compact(c[block]) for name, c in zip(("amplitude", "gate", "width"), codes)},
+                          "progress_rows": 1 if every_row else max(1, -(-rows_in // _PROGRESS_FRAMES))}
+                if n:
+                    out.append(("PULSE_DEVICES", fields, block))
+                start = stop
+        return out
 
     # --------------------------------------------------------- on-board loop
     def program_on_board(self, targets: ArrayLike, mask: ArrayLike, config: TuningConfig, *,
@@ -940,9 +829,10 @@ class Board:
                          progress: Callable[[dict], None] | None = None) -> OnBoardProgram:
         """Let the board run the write-and-verify loop itself (one PROGRAM request).
 
-        The board verifies with its nominal conversions; with a calibration applied the
-        targets are handed over as the board will read them and its readings are brought
-        back through the calibration.
+        The board verifies through the calibration the host sent it (SET_CALIBRATION); a
+        board that cannot take one verifies with its nominal conversions, so the targets
+        are handed over as it will read them and its readings brought back through the
+        host's calibration.
 
         Parameters
         ----------
@@ -968,11 +858,11 @@ class Board:
         """
         i = self.info
         m = self._device_mask(mask)
-        t = np.broadcast_to(_as_float("targets", targets, check=False), i.shape)
-        _check_finite("targets", t[m])
+        t = np.broadcast_to(as_float("targets", targets, check=False), i.shape)
+        check_finite("targets", t[m])
         if algorithm.upper() not in _ALGORITHM:
             raise LimitError(f"algorithm must be one of {sorted(a.lower() for a in _ALGORITHM)}, got {algorithm!r}")
-        vr = float(_as_float("v_read", v_read))
+        vr = float(as_float("v_read", v_read))
         if not 0 < vr <= i.limits.v_read:
             raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
         self.require("PROGRAM")
@@ -980,7 +870,10 @@ class Board:
         if rows.size == 0:
             raise LimitError("mask selects no device")
         block = slice(int(rows[0]), int(rows[-1]) + 1)
-        a, b = self.codes.board_reading(t, vr)
+        if self.supports("SET_CALIBRATION"):  # the board verifies through the calibration it was sent
+            a, b = np.ones(i.shape), np.zeros(i.shape)
+        else:  # hand it the targets as its nominal conversions will read them
+            a, b = self.codes.board_reading(t, vr)
         t_board = a * t + b
         if (t_board[m] > conductances(0xFFFF)).any() or (t_board[m] < 0).any():
             raise LimitError(f"on-board targets must lie in [0, {conductances(0xFFFF) * 1e6:.2f}] µS "
@@ -995,7 +888,7 @@ class Board:
         fields = {"algorithm": _ALGORITHM[algorithm.upper()], "row_start": block.start,
                   "row_count": block.stop - block.start, "mask": np.packbits(sub.reshape(-1), bitorder="little"),
                   "targets": conductance_codes(t_board[block][sub]),
-                  "verify_average": _check_int("verify_average", verify_average, 0, 0xFFFF), **config_fields}
+                  "verify_average": check_int("verify_average", verify_average, 0, 0xFFFF), **config_fields}
         ident = self._announce("program_on_board", {"mask": m, "max_pulses": int(config.max_pulses)})
         args = {"targets": t, "mask": m, "algorithm": algorithm, "verify_average": verify_average, "v_read": vr,
                 "intent": ident, **{f"config_{k}": v for k, v in dataclasses.asdict(config).items()}}
@@ -1018,6 +911,205 @@ class Board:
         self._notify("program_on_board", args, int(result.set_pulses.sum() + result.reset_pulses.sum()))
         return result
 
+    # ---------------------------------------------------------- sparse reads
+    def read_devices(self, mask: ArrayLike, v_read: float = READ_VOLTAGE, average: int = 1,
+                     gain: int | str = "auto") -> np.ndarray:
+        """Read the conductance of the devices of ``mask`` only (READ_DEVICES): rows holding
+        them are driven one at a time at ``v_read``, and only their codes cross the wire.
+
+        Returns
+        -------
+        ndarray (rows, cols)
+            Siemens at the selected devices, NaN elsewhere.
+        """
+        i = self.info
+        m = self._device_mask(mask)
+        vr = float(as_float("v_read", v_read))
+        if not 0 < vr <= i.limits.v_read:
+            raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
+        code = int(self.codes.line_codes(vr))
+        if code < 1:
+            raise LimitError(f"v_read: {vr:g} V is below one DAC step ({i.dac_line_lsb * 1e6:.1f} µV)")
+        average = self._check_average(average)
+        gains = self._gain(gain)
+        if gains.size != 1:
+            raise LimitError("gain: 'auto' or one gain index for every device")
+        self.require("READ_DEVICES")
+        out = np.full(i.shape, np.nan)
+        rows_with = np.flatnonzero(m.any(axis=1))
+        per_device = 2 + 2 + (1 if gains[0] == AUTO_GAIN else 0)  # index + code (+ gain)
+        budget = (i.max_message - _REQUEST_SLACK) // 2
+        start = int(rows_with[0]) if rows_with.size else 0
+        end_all = int(rows_with[-1]) + 1 if rows_with.size else 0
+        while start < end_all:
+            n_dev = np.cumsum(m[start:end_all].sum(axis=1))
+            stop = start + max(1, int(np.searchsorted(n_dev, budget // per_device, side="right")))
+            r = self._request("READ_DEVICES", {
+                "v_read": code, "average": average, "gains": gains, "row_start": start, "row_count": stop - start,
+                **_selection(m[start:stop].reshape(-1))}, resumable=True)
+            rr, cc = np.nonzero(m[start:stop])
+            rr = rr + start
+            currents = self.codes.currents(r["codes"], r["gains"], cols=cc)
+            v_rows = self.codes.dac_volts("ROWS", np.full(rr.size, code), channels=rr)
+            out[rr, cc] = currents / v_rows
+            start = stop
+        self._notify("read_devices", {"mask": m, "v_read": vr, "average": average, "gain": gain}, out)
+        return out
+
+    # ----------------------------------------------------------------- tiles
+    def define_tile(self, tile: int, spec: TileSpec) -> None:
+        """Define tile ``tile`` on the board (DEFINE_TILE): where a block of a weight matrix
+        sits. The board keeps it for this session (and :meth:`reconnect` defines it again)."""
+        i = self.info
+        tile = check_int("tile", tile, 0, fp.SCHEMA.max_tiles - 1)
+        if not isinstance(spec, TileSpec):
+            raise LimitError(f"spec must be a TileSpec, got {type(spec).__name__}")
+        for name, idx, n in (("rows", spec.rows, i.rows), ("neg_rows", spec.neg_rows, i.rows),
+                             ("cols", spec.cols, i.cols), ("neg_cols", spec.neg_cols, i.cols)):
+            if idx.size and (idx.min() < 0 or idx.max() >= n or np.unique(idx).size != idx.size):
+                raise LimitError(f"{name}: distinct indices in 0..{n - 1} expected")
+        if not spec.n_in or not spec.n_out or spec.neg_rows.size not in (0, spec.n_in) \
+                or spec.neg_cols.size not in (0, spec.n_out):
+            raise LimitError("a tile needs rows and columns; neg_rows / neg_cols empty or as long as rows / cols")
+        self._request("DEFINE_TILE", {"tile": tile, "rows": spec.rows, "neg_rows": spec.neg_rows,
+                                      "cols": spec.cols, "neg_cols": spec.neg_cols}, resumable=True)
+        self._tiles[tile] = spec
+        self._notify("define_tile", {"tile": tile, "rows": spec.rows, "cols": spec.cols})
+
+    def vmm_tile(self, tile: int, v: ArrayLike, gain: int | str | ArrayLike = "auto") -> np.ndarray:
+        """Vector-matrix multiply on a defined tile (VMM_TILE): only its inputs and outputs
+        cross the wire.
+
+        Parameters
+        ----------
+        tile : int
+        v : array, shape (K,) or (n, K)
+            Volts for the tile's inputs (its neg_rows get −v), |v| <= the read limit.
+        gain : "auto", int or one index per column read
+
+        Returns
+        -------
+        ndarray, shape (M + M−,) or (n, M + M−)
+            Amperes into the tile's columns, then its neg_cols.
+        """
+        i = self.info
+        spec = self._tiles.get(tile)
+        if spec is None:
+            raise LimitError(f"tile {tile!r} is not defined (Board.define_tile)")
+        arr = as_float("v", v)
+        single = arr.ndim == 1
+        if arr.ndim not in (1, 2) or arr.shape[-1] != spec.n_in:
+            raise LimitError(f"v: shape {arr.shape}, expected ({spec.n_in},) or (n, {spec.n_in})")
+        check_range("v", arr, -i.limits.v_read, i.limits.v_read, "V")
+        arr = arr.reshape(-1, spec.n_in)
+        cols = spec.read_cols
+        gains = self._gain(gain, cols.size)
+        codes = np.clip(self.codes.line_codes(arr), -round(i.limits.v_read / i.dac_line_lsb),
+                        round(i.limits.v_read / i.dac_line_lsb))
+        per_request = max(1, (i.max_message - _REQUEST_SLACK) // (2 * spec.n_in))
+        out = np.empty((len(arr), cols.size))
+        for s0 in range(0, len(arr), per_request):
+            block = codes[s0 : s0 + per_request]
+            r = self._request("VMM_TILE", {"tile": tile, "n": len(block), "gains": gains, "inputs": block},
+                              resumable=True)
+            g = r["gains"]
+            g = np.broadcast_to(g, (cols.size,)) if g.size == 1 else g.reshape(-1, cols.size)
+            out[s0 : s0 + len(block)] = self.codes.currents(r["codes"].reshape(-1, cols.size), g, cols=cols)
+        self._notify("vmm_tile", {"tile": tile, "v": arr, "gain": gain}, out)
+        return out[0] if single else out
+
+    # ----------------------------------------------------- networks on board
+    def load_network(self, spec: NetworkSpec) -> None:
+        """Load a network the board runs by itself (LOAD_NETWORK); its tiles must be defined.
+        The board keeps it for this session (and :meth:`reconnect` loads it again)."""
+        if not isinstance(spec, NetworkSpec):
+            raise LimitError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+        missing = sorted({t.tile for layer in spec.layers for t in layer.tiles} - set(self._tiles))
+        if missing:
+            raise LimitError(f"tiles {missing} are not defined (Board.define_tile)")
+        try:
+            fields = spec.fields()
+        except ValueError as exc:
+            raise LimitError(str(exc)) from None
+        self.require("LOAD_NETWORK")
+        self._request("LOAD_NETWORK", fields, resumable=True)
+        self._network = spec
+        self._notify("load_network", {"layers": len(spec.layers), "inputs": spec.n_inputs,
+                                      "outputs": spec.n_outputs})
+
+    def run_network(self, sequences: Any, *, progress: Callable[[int, int], None] | None = None) -> NetworkRun:
+        """Run the loaded network over sequences on the board (RUN_NETWORK): every time step
+        runs there; only inputs and outputs cross the wire.
+
+        Parameters
+        ----------
+        sequences : sequence of (T_i, n_inputs) arrays
+        progress : callable(steps_done, steps), optional
+
+        Returns
+        -------
+        NetworkRun
+            ``outputs``: a list of (T_i, n_outputs) arrays for a network with an output per
+            step, else an (N, n_outputs) array; ``clipped``: inputs the board clipped.
+        """
+        spec = self._network
+        if spec is None:
+            raise LimitError("no network is loaded (Board.load_network)")
+        self.require("RUN_NETWORK")
+        seqs = [as_float(f"sequences[{k}]", x).reshape(len(x), -1) if np.ndim(x) else None
+                for k, x in enumerate(sequences)]
+        if not seqs or any(x is None or x.shape[1] != spec.n_inputs or not 1 <= len(x) <= 0xFFFF for x in seqs):
+            raise LimitError(f"sequences: one or more arrays of shape (T, {spec.n_inputs}), 1 <= T <= 65535")
+        f32_max = float(np.finfo(np.float32).max)
+        for k, x in enumerate(seqs):
+            check_range(f"sequences[{k}]", x, -f32_max, f32_max, "")
+        # a request and its reply must both fit the board's message size: f32 values per sequence
+        out_per_step = spec.n_outputs if spec.per_step else 0
+        cost = [max(len(x) * spec.n_inputs, len(x) * out_per_step + spec.n_outputs) + 1 for x in seqs]
+        budget = (self.info.max_message - _REQUEST_SLACK) // 4
+        if max(cost) > budget:
+            raise LimitError(f"a sequence of {max(len(x) for x in seqs)} steps does not fit the board's "
+                             f"{self.info.max_message}-byte messages")
+        outputs: list[np.ndarray] = []
+        clipped, start, total = 0, 0, int(sum(len(x) for x in seqs))
+        done_before = 0
+        callback_error: list[BaseException] = []
+
+        def on_progress(rep: dict) -> None:
+            if progress is not None and not callback_error:
+                try:  # steps of the whole call, not of one request
+                    progress(done_before + int(rep["steps_done"]), total_steps)
+                except BaseException as exc:  # noqa: BLE001 - re-raised once the run is done
+                    callback_error.append(exc)
+
+        batches = []
+        while start < len(seqs):  # batches of sequences that fit the board's message size
+            stop, size = start, 0
+            while stop < len(seqs) and (stop == start or size + cost[stop] <= budget):
+                size += cost[stop]
+                stop += 1
+            batches.append((start, stop))
+            start = stop
+        total_steps = sum(max(len(x) for x in seqs[a:b]) for a, b in batches)
+        for a, b in batches:
+            batch = seqs[a:b]
+            lengths = np.array([len(x) for x in batch], np.uint16)
+            steps = int(lengths.max())
+            # a few progress frames keep the link's timeout fed on a long run; more when shown
+            every = max(1, -(-steps // (_PROGRESS_SHOWN if progress is not None else _PROGRESS_FRAMES)))
+            r = self._request("RUN_NETWORK", {"lengths": lengths, "progress_steps": every,
+                                              "inputs": np.concatenate(batch).astype(np.float32).reshape(-1)},
+                              progress=on_progress, resumable=True)
+            out = np.asarray(r["outputs"], dtype=float).reshape(-1, spec.n_outputs)
+            clipped += int(r["clipped"])
+            outputs.extend(np.split(out, np.cumsum(lengths)[:-1]) if spec.per_step else out)
+            done_before += steps
+        result = NetworkRun(outputs if spec.per_step else np.array(outputs), clipped)
+        self._notify("run_network", {"sequences": len(seqs), "steps": total}, clipped)
+        if callback_error:
+            raise callback_error[0]
+        return result
+
     # ------------------------------------------------------ self-calibration
     def read_reference(self, index: int, v_ref: float, gain: int | str | ArrayLike = "auto", average: int = 16, *,
                        nominal: bool = False) -> ReferenceReading:
@@ -1036,9 +1128,9 @@ class Board:
             instead of the applied calibration.
         """
         self.require("READ_REFERENCE")
-        index = _check_int("index", index, 0, 0xFF)
+        index = check_int("index", index, 0, 0xFF)
         average = self._check_average(average)
-        vr = float(_as_float("v_ref", v_ref))
+        vr = float(as_float("v_ref", v_ref))
         code = int(self.codes.line_codes(vr))
         if not -0x8000 <= code <= 0x7FFF:
             raise LimitError(f"v_ref: {vr:g} V is outside the DAC's range")
@@ -1071,12 +1163,12 @@ class Board:
         return volts
 
     # ------------------------------------------------------------- helpers
-    def _gain(self, gain: int | str | ArrayLike) -> np.ndarray:
+    def _gain(self, gain: int | str | ArrayLike, n: int | None = None) -> np.ndarray:
         try:
-            return self.codes.gain_field(gain)
+            return self.codes.gain_field(gain, n)
         except ValueError as exc:
             raise LimitError(str(exc)) from None
 
     @staticmethod
     def _check_average(average: int) -> int:
-        return _check_int("average", average, 1, 0xFFFF)
+        return check_int("average", average, 1, 0xFFFF)

@@ -29,8 +29,8 @@ from firmware_protocol import SCHEMA
 
 from .info import Limits
 
-__all__ = ["AUTO_GAIN", "AUTO_RANGE_FRACTION", "CONDUCTANCE_LSB", "READ_VOLTAGE", "Transfer", "LimitCodes",
-           "conductance_codes", "conductances"]
+__all__ = ["AUTO_GAIN", "AUTO_RANGE_FRACTION", "CONDUCTANCE_LSB", "READ_VOLTAGE", "GROUPS", "Transfer", "Calibrated",
+           "LimitCodes", "conductance_codes", "conductances"]
 
 #: a ``gains`` entry asking the board to auto-range (protocol constant)
 AUTO_GAIN: int = SCHEMA.auto_gain
@@ -170,3 +170,133 @@ class LimitCodes:
         return Limits(v_read=float(t.line_volts(self.read_max)), v_set=float(t.line_volts(self.set_max)),
                       v_reset=float(t.line_volts(self.reset_max)), v_gate=float(t.gate_volts(self.gate_max)),
                       width_min=t.width_min, width_max=float(t.widths(self.width_max)))
+
+
+#: line groups of the DACs, as the protocol's ``LineGroup`` enum names them
+GROUPS = ("ROWS", "COLS", "GATES")
+
+
+class Calibrated:
+    """A board's transfer functions per channel: the nominal ones (:class:`Transfer`) with
+    a gain and offset per DAC channel and per column and TIA gain::
+
+        DAC (group, channel c):   V = code * lsb * gain[c] + offset[c]
+        TIA + ADC (column j, g):  V_adc = code * adc_lsb = -I * R[g] * tia_gain[j, g] + tia_offset[j, g]
+
+    The host builds one from its board calibration (:mod:`memhw.codes`), a board from the
+    SET_CALIBRATION it was sent; without corrections it is the nominal transfer function.
+
+    Parameters
+    ----------
+    transfer : Transfer
+    rows, cols : int
+    dac : mapping group -> (gain, offset), optional
+        Per-channel arrays of each group ("ROWS": rows, "COLS" and "GATES": cols).
+    tia_gain, tia_offset : (cols, n_gains) arrays, optional
+    """
+
+    def __init__(self, transfer: Transfer, rows: int, cols: int,
+                 dac: Mapping[str, tuple[Any, Any]] | None = None, tia_gain: Any = None, tia_offset: Any = None):
+        self.transfer = transfer
+        self.rows, self.cols = int(rows), int(cols)
+        n_g = len(transfer.tia_gains)
+        size = {"ROWS": self.rows, "COLS": self.cols, "GATES": self.cols}
+        self.dac = {g: (np.ones(size[g]), np.zeros(size[g])) for g in GROUPS}
+        for g, (gain, offset) in (dac or {}).items():
+            self.dac[g] = (np.asarray(gain, dtype=float).reshape(size[g]),
+                           np.asarray(offset, dtype=float).reshape(size[g]))
+        self.tia_gain = np.ones((self.cols, n_g)) if tia_gain is None else \
+            np.asarray(tia_gain, dtype=float).reshape(self.cols, n_g)
+        self.tia_offset = np.zeros((self.cols, n_g)) if tia_offset is None else \
+            np.asarray(tia_offset, dtype=float).reshape(self.cols, n_g)
+        self._tia = np.asarray(transfer.tia_gains, dtype=float)
+        self.nominal = (all(np.all(gain == 1) and np.all(offset == 0) for gain, offset in self.dac.values())
+                        and np.all(self.tia_gain == 1) and np.all(self.tia_offset == 0))
+
+    def lsb(self, group: str) -> float:
+        if group not in GROUPS:
+            raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+        return self.transfer.dac_gate_lsb if group == "GATES" else self.transfer.dac_line_lsb
+
+    def dac_codes(self, group: str, volts: Any, channels: Any = None, v_max: float | None = None,
+                  v_min: float | None = None) -> np.ndarray:
+        """Volts -> DAC codes of ``group``, per channel. ``channels``: the channel of each
+        element of ``volts``; default: the last axis runs over every line of the group (a
+        scalar is broadcast to every line). ``v_max``/``v_min`` (nominal volts): codes are
+        clipped to the nominal codes of these levels, i.e. to what the limit checks accept."""
+        lsb = self.lsb(group)
+        gain, offset = self.dac[group]
+        v = np.asarray(volts, dtype=float)
+        if channels is None:
+            v = np.broadcast_to(v, v.shape[:-1] + gain.shape) if v.ndim else np.broadcast_to(v, gain.shape)
+            g, o = gain, offset
+        else:
+            ch = np.asarray(channels, dtype=np.int64)
+            g, o = gain[ch], offset[ch]
+        codes = np.rint((v - o) / (lsb * g))
+        if v_max is not None:
+            codes = np.minimum(codes, round(v_max / lsb))
+        if v_min is not None:
+            codes = np.maximum(codes, round(v_min / lsb))
+        return codes.astype(np.int64)
+
+    def dac_volts(self, group: str, codes: Any, channels: Any = None) -> np.ndarray:
+        """DAC codes of ``group`` -> volts on the lines; ``channels`` as :meth:`dac_codes`."""
+        lsb = self.lsb(group)
+        gain, offset = self.dac[group]
+        c = np.asarray(codes, dtype=float)
+        if channels is None:
+            return c * lsb * gain + offset
+        ch = np.asarray(channels, dtype=np.int64)
+        return c * lsb * gain[ch] + offset[ch]
+
+    def currents(self, codes: Any, gains: Any, average: int = 1, cols: Any = None) -> np.ndarray:
+        """ADC codes (sums of ``average`` samples) at gain indices -> amperes into the
+        columns. ``cols``: the column of each element; default: the last axis runs over
+        every column (each reading corrected with its column's calibration at its gain)."""
+        if self.nominal:
+            return self.transfer.currents(codes, gains, average)
+        volts = np.asarray(codes, dtype=float) * (self.transfer.adc_lsb / average)
+        g = np.broadcast_to(np.asarray(gains, dtype=np.int64), volts.shape)
+        j = np.broadcast_to(np.arange(self.cols) if cols is None else np.asarray(cols, dtype=np.int64), volts.shape)
+        return -(volts - self.tia_offset[j, g]) / (self._tia[g] * self.tia_gain[j, g])
+
+    # ------------------------------------------------------------- the wire
+    def to_fields(self) -> dict[str, np.ndarray]:
+        """The SET_CALIBRATION fields (empty arrays when nominal)."""
+        if self.nominal:
+            return {k: np.zeros(0, np.float32) for k in _CALIBRATION_FIELDS}
+        out = {}
+        for g, prefix in (("ROWS", "row"), ("COLS", "col"), ("GATES", "gate")):
+            out[f"{prefix}_gain"], out[f"{prefix}_offset"] = (np.asarray(a, np.float32) for a in self.dac[g])
+        out["tia_gain"] = np.asarray(self.tia_gain, np.float32).reshape(-1)
+        out["tia_offset"] = np.asarray(self.tia_offset, np.float32).reshape(-1)
+        return out
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any], transfer: Transfer, rows: int, cols: int) -> "Calibrated":
+        """From a decoded SET_CALIBRATION request (empty arrays: nominal).
+
+        Raises
+        ------
+        ValueError
+            An array of the wrong length, or a gain that is not finite and positive.
+        """
+        n_g = len(transfer.tia_gains)
+        want = {"row_gain": rows, "row_offset": rows, "col_gain": cols, "col_offset": cols, "gate_gain": cols,
+                "gate_offset": cols, "tia_gain": cols * n_g, "tia_offset": cols * n_g}
+        arrays = {k: np.asarray(fields[k], dtype=float) for k in _CALIBRATION_FIELDS}
+        if all(a.size == 0 for a in arrays.values()):
+            return cls(transfer, rows, cols)
+        for k, n in want.items():
+            if arrays[k].size != n:
+                raise ValueError(f"{k} has {arrays[k].size} entries, expected {n} (or all empty)")
+            if not np.all(np.isfinite(arrays[k])) or (k.endswith("gain") and np.any(arrays[k] <= 0)):
+                raise ValueError(f"{k} must be finite{' and positive' if k.endswith('gain') else ''}")
+        dac = {g: (arrays[f"{p}_gain"], arrays[f"{p}_offset"]) for g, p in (("ROWS", "row"), ("COLS", "col"),
+                                                                          ("GATES", "gate"))}
+        return cls(transfer, rows, cols, dac, arrays["tia_gain"], arrays["tia_offset"])
+
+
+_CALIBRATION_FIELDS = ("row_gain", "row_offset", "col_gain", "col_offset", "gate_gain", "gate_offset", "tia_gain",
+                       "tia_offset")

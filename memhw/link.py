@@ -86,6 +86,8 @@ class LinkStats:
     payload_out: int = 0
     payload_in: int = 0
     per_opcode: dict = field(default_factory=dict)
+    #: bytes on the wire (both directions, framing included) per message name
+    wire_per_opcode: dict = field(default_factory=dict)
 
     @property
     def bytes_total(self) -> int:
@@ -228,7 +230,10 @@ class Link:
                         st.bytes_out += len(wire)
                         st.payload_out += len(payload)
                         st.round_trips += 1
+                        before = st.bytes_in
                         reply = self._await(seq, m, wait, report if progress is not None else None)
+                        st.wire_per_opcode[m.name] = (st.wire_per_opcode.get(m.name, 0) + len(wire)
+                                                      + st.bytes_in - before)
                     except TransportError:
                         if not (resumable and self.on_disconnect is not None and resumes < self.retries):
                             raise

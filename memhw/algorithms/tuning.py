@@ -37,7 +37,8 @@ from .response import MonotoneCurve
 
 _R = SCHEMA.enums["TuningReason"]
 
-__all__ = ["Plan", "Reason", "REASONS", "TuningConfig", "AdaptiveTuner", "BaselineTuner", "TUNERS"]
+__all__ = ["Plan", "Reason", "REASONS", "TuningConfig", "AdaptiveTuner", "BaselineTuner", "TUNERS", "noise_sample",
+           "to_verify", "run_tuning", "estimate_read_sigma", "verify_average"]
 
 
 class Reason:
@@ -136,6 +137,8 @@ class _TunerBase:
         self.sigma_meas = np.broadcast_to(np.asarray(sigma_meas, float), shape)
         self.rounds = 0
         self._reopened = np.zeros(shape, np.int8)
+        self._confirmed = np.zeros(shape, bool)  # settled devices a confirmation read has seen since
+        self._pulsed = np.zeros(shape, bool)  # devices pulsed since the last confirmation read
         self._best_pending, self._best_round = int(self.mask.sum()) + 1, 0
         self._last: Plan | None = None
         self._g_prev: np.ndarray | None = None
@@ -164,6 +167,9 @@ class _TunerBase:
         drifted = self.converged & (err > tol) & (self._reopened < self.cfg.reopen)
         self._reopened[drifted] += 1
         self.reasons[drifted] = Reason.PENDING
+        self._confirmed[drifted] = False
+        if drifted.any():  # reopened devices get their own patience, not the run's best so far
+            self._best_pending, self._best_round = int(self.pending.sum()) + 1, self.rounds
         pend = self.pending
         capped = pend & (self.pulses >= self.cfg.max_pulses)
         self.reasons[capped] = Reason.PULSE_CAP
@@ -188,6 +194,7 @@ class _TunerBase:
         c = self.cfg
         self.set_pulses += set_mask
         self.reset_pulses += reset_mask
+        self._pulsed |= set_mask | reset_mask
         shape = self.targets.shape
         width = c.reset_width if reset_width is None else reset_width
         plan = Plan(set_mask, np.broadcast_to(set_v, shape), np.broadcast_to(set_gate, shape), c.set_width,
@@ -422,6 +429,49 @@ def verify_average(read_sigma_rel: float, targets: np.ndarray, tolerance: float,
     if worst <= 0:
         return 1
     return int(np.clip(np.ceil((5.0 * worst / tolerance) ** 2), 1, most))
+
+
+#: devices whose two reads estimate the read noise before tuning
+NOISE_SAMPLE = 512
+
+
+def noise_sample(mask: np.ndarray, n: int = NOISE_SAMPLE) -> np.ndarray:
+    """At most ``n`` of the selected devices, evenly spread (a sample to estimate read noise from)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.sum() <= n:
+        return mask.copy()
+    keep = np.flatnonzero(mask)[:: int(np.ceil(mask.sum() / n))]
+    out = np.zeros(mask.shape, bool)
+    out.flat[keep] = True
+    return out
+
+
+def to_verify(tuner: "_TunerBase") -> np.ndarray:
+    """The devices the next verify read must cover.
+
+    Every selected device before the first round; then the devices still being tuned; when
+    none is left, a confirmation read of the settled devices no confirmation has seen yet,
+    and of every device sharing a row with a device pulsed since the last confirmation (a
+    row's IR drop, hence every reading on it, moves with its devices' conductances; pulses
+    disturb their row neighbours); of every device when all were
+    confirmed and none was pulsed since (e.g. after a relaxation wait). A device that
+    drifted out of tolerance by then is reopened (``TuningConfig.reopen``)."""
+    if not tuner.rounds:
+        return tuner.mask.copy()
+    pending = tuner.pending
+    if pending.any():
+        return pending
+    todo = tuner.mask & ~tuner._confirmed
+    pulsed = tuner._pulsed
+    if pulsed.ndim == 2:
+        todo |= tuner.mask & pulsed.any(axis=1)[:, None]
+    elif pulsed.any():
+        todo = tuner.mask.copy()
+    if not todo.any():
+        todo = tuner.mask.copy()
+    tuner._confirmed |= todo
+    tuner._pulsed[...] = False
+    return todo
 
 
 def run_tuning(tuner: "_TunerBase", measure, apply, on_round=None, should_stop=None) -> np.ndarray:

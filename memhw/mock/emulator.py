@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+import firmware_protocol as fp
+
 from ..faults import FaultSpec
 from ..peer import WATCHDOG_DEFAULT, Peer
 from .chip import Chip
@@ -47,11 +49,14 @@ class BoardEmulator(Peer):
         Board-side fault injection (see :class:`~memhw.peer.Peer`).
     fault_seed : int
         Seeds the fault decisions (never the chip's random streams).
+    minor : int, optional
+        Emulate firmware of an older minor protocol version: announce it and answer only
+        its messages (``mock://?protocol=2.0``).
     """
 
     def __init__(self, params: MockParams | None = None, seed: int = 0, serial: str | None = None,
                  pace: float = 0.0, watchdog: float = WATCHDOG_DEFAULT, faults: FaultSpec | str | None = None,
-                 fault_seed: int = 0):
+                 fault_seed: int = 0, minor: int | None = None):
         params = params or make_params()
         rng = np.random.default_rng(seed)
         chip = Chip(params.chip, np.random.default_rng(rng.integers(2**63)))
@@ -61,13 +66,14 @@ class BoardEmulator(Peer):
                                 chip_id(params, seed), pace)
         super().__init__(hardware, watchdog=watchdog, faults=faults, fault_seed=fault_seed,
                          max_frame=params.board.max_frame, max_message=params.board.max_message,
-                         name=f"mock board {hardware.serial}")
+                         name=f"mock board {hardware.serial}", minor=minor)
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> "BoardEmulator":
         """Build from URL query parameters: ``preset``, ``seed``, ``serial``, ``pace``,
-        ``watchdog`` (s), ``faults`` and ``fault_seed`` (board-side fault injection) and any
-        mock parameter by name (``mock://?preset=harsh&seed=4&wire_resistance=0.5``).
+        ``watchdog`` (s), ``faults`` and ``fault_seed`` (board-side fault injection),
+        ``protocol`` (``MAJOR.MINOR``: older firmware) and any mock parameter by name
+        (``mock://?preset=harsh&seed=4&wire_resistance=0.5``).
 
         Raises
         ------
@@ -89,6 +95,12 @@ class BoardEmulator(Peer):
                 raise ValueError(f"{name} must be a finite number >= 0, got {extra[name]!r}")
         if "faults" in q:
             extra["faults"] = FaultSpec.parse(q.pop("faults"))
+        if "protocol" in q:
+            text = q.pop("protocol")
+            major, _, minor = text.partition(".")
+            if major != str(fp.MAJOR) or not minor.isdigit() or int(minor) > fp.MINOR:
+                raise ValueError(f"protocol must be {fp.MAJOR}.0 .. {fp.MAJOR}.{fp.MINOR}, got {text!r}")
+            extra["minor"] = int(minor)
         preset = q.pop("preset", "paper")
         serial = q.pop("serial", None)
         return cls(make_params(preset, **q), serial=serial, **extra)

@@ -7,11 +7,13 @@ message handlers live in small modules, one job each, and are collected in
 :data:`HANDLERS`:
 
 =====================  =====================================================
-:mod:`.lines`          SET_LEVELS, GROUND_ALL, SET_LIMITS, WAIT
-:mod:`.measure`        READ_CURRENTS, VMM, READ_MAP (the measurement chain)
-:mod:`.pulses`         PULSE_SET, PULSE_RESET
+:mod:`.lines`          SET_LEVELS, GROUND_ALL, SET_LIMITS, WAIT, SET_CALIBRATION
+:mod:`.measure`        READ_CURRENTS, VMM, READ_MAP, READ_DEVICES (the measurement chain)
+:mod:`.pulses`         PULSE_SET, PULSE_RESET, PULSE_DEVICES
 :mod:`.onboard`        PROGRAM (the host's tuning planner, run on the board)
 :mod:`.selfcal`        READ_REFERENCE, READ_DAC (self-calibration hardware)
+:mod:`.tiles`          DEFINE_TILE, VMM_TILE
+:mod:`.network`        LOAD_NETWORK, RUN_NETWORK (the recurrence on the board)
 =====================  =====================================================
 
 The protocol itself (frames, session, reply cache, dispatch, watchdog, faults) is the
@@ -29,7 +31,7 @@ import numpy as np
 
 import firmware_protocol as fp
 
-from ..conversions import LimitCodes, Transfer
+from ..conversions import Calibrated, LimitCodes, Transfer
 from ..info import Limits
 from ..peer import HandlerTable, Refused
 from .chip import Chip
@@ -83,6 +85,11 @@ class MockHardware:
             Limits(board.v_read_max, board.v_set_max, board.v_reset_max, board.v_gate_max,
                    self.transfer.width_min, self.transfer.width_max), self.transfer)
         self.limits = self.abs_limits
+        #: the host's calibration (SET_CALIBRATION), nominal until one is sent
+        self.calibration = Calibrated(self.transfer, self.rows, self.cols)
+        #: tiles (DEFINE_TILE) and the loaded network (LOAD_NETWORK): session state
+        self.tiles: dict[int, Any] = {}
+        self.network: Any = None
         self.counters = HardwareCounters(np.zeros(params.shape, dtype=np.int64))
         self.gate_on_code = int(self.transfer.gate_codes(board.gate_read))
         self._levels = {g: np.zeros(self.cols if g else self.rows, dtype=np.int64) for g in GROUPS.values()}
@@ -115,11 +122,15 @@ class MockHardware:
         return any(bool(np.any(self._driven[g] & (self._levels[g] != 0))) for g in GROUPS.values())
 
     def new_session(self) -> None:
+        """Forget the session's state: limits, calibration, tiles, network."""
         self.limits = self.abs_limits
+        self.calibration = Calibrated(self.transfer, self.rows, self.cols)
+        self.tiles = {}
+        self.network = None
 
     def rebooted(self) -> None:
         self.ground()
-        self.limits = self.abs_limits
+        self.new_session()
 
     def pulse_count(self) -> int:
         return int(self.counters.pulses.sum())
@@ -138,6 +149,11 @@ class MockHardware:
         """Drive the ``selected`` lines of ``group`` at ``codes`` (already checked)."""
         self._levels[group][:] = codes
         self._driven[group] |= selected
+
+    def row_volts(self, codes: np.ndarray, driven: np.ndarray) -> np.ndarray:
+        """Actual row volts for (..., rows) channel codes: the DAC output on ``driven`` rows,
+        exactly 0 V on the others (switched to ground)."""
+        return np.where(driven, self.periphery.row_volts(np.where(driven, codes, 0)), 0.0)
 
     def line_volts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Actual volts on rows, columns and gates: DAC output where driven, else 0."""
@@ -159,10 +175,10 @@ class MockHardware:
 
 
 def _collect() -> HandlerTable:
-    from . import lines, measure, onboard, pulses, selfcal
+    from . import lines, measure, network, onboard, pulses, selfcal, tiles
 
     table = HandlerTable()
-    for module in (lines, measure, pulses, onboard, selfcal):
+    for module in (lines, measure, pulses, onboard, selfcal, tiles, network):
         for name, fn in module.HANDLERS.items():
             table.register(name)(fn)
     return table

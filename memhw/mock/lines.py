@@ -1,5 +1,5 @@
-"""Emulated firmware: DC levels, grounding, session limits and idling
-(SET_LEVELS, GROUND_ALL, SET_LIMITS, WAIT)."""
+"""Emulated firmware: DC levels, grounding, session limits and calibration, idling
+(SET_LEVELS, GROUND_ALL, SET_LIMITS, SET_CALIBRATION, WAIT)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 import firmware_protocol as fp
 
-from ..conversions import LimitCodes
+from ..conversions import Calibrated, LimitCodes
 from ..peer import Aborted, HandlerTable, Operation, Refused
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +75,15 @@ def set_limits(hw: "MockHardware", v: dict, op: Operation) -> dict:
                                    "(limits can only be tightened below the board's maxima)")
     hw.limits = new
     return new.to_mapping()
+
+
+@HANDLERS.register("SET_CALIBRATION")
+def set_calibration(hw: "MockHardware", v: dict, op: Operation) -> dict:
+    try:
+        hw.calibration = Calibrated.from_fields(v, hw.transfer, hw.rows, hw.cols)
+    except ValueError as exc:
+        raise Refused("BAD_PAYLOAD", str(exc)) from None
+    return {}
 
 
 @HANDLERS.register("WAIT")

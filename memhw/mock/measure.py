@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+import firmware_protocol as fp
+
 from ..conversions import AUTO_GAIN
 from ..peer import HandlerTable, Operation, Refused
 
@@ -73,22 +75,22 @@ def read_rows(hw: "MockHardware", row_volts: np.ndarray, gains: np.ndarray | Non
     return codes, g
 
 
-def map_codes(hw: "MockHardware", start: int, count: int, v_code: int, gains: np.ndarray | None,
+def map_codes(hw: "MockHardware", rows: np.ndarray, v_code: int, gains: np.ndarray | None,
               average: int) -> tuple[np.ndarray, np.ndarray]:
-    """Drive rows start.. one at a time at ``v_code`` (the others switched to ground) and
-    read every column: (count, cols) codes and the gains used."""
-    driven = np.zeros((count, hw.rows), dtype=bool)
-    driven[np.arange(count), start + np.arange(count)] = True
-    volts = np.where(driven, hw.periphery.row_volts(np.where(driven, v_code, 0)), 0.0)
-    return read_rows(hw, volts, gains, average)
+    """Drive ``rows`` one at a time at ``v_code`` (the others switched to ground) and read
+    every column: (len(rows), cols) codes and the gains used."""
+    driven = np.zeros((len(rows), hw.rows), dtype=bool)
+    driven[np.arange(len(rows)), rows] = True
+    return read_rows(hw, hw.row_volts(np.full(driven.shape, v_code), driven), gains, average)
 
 
-def conductance_map(hw: "MockHardware", start: int, count: int, v_code: int, average: int) -> np.ndarray:
-    """The firmware's own conductance read, auto-ranged, through the nominal transfer
-    functions (the board knows nothing of the host's calibration): (count, cols) siemens."""
-    codes, g = map_codes(hw, start, count, v_code, None, average)
-    t = hw.transfer
-    return t.currents(codes, g.reshape(count, hw.cols)) / float(t.line_volts(v_code))
+def conductance_map(hw: "MockHardware", rows: np.ndarray, v_code: int, average: int) -> np.ndarray:
+    """The firmware's own conductance read of ``rows``, auto-ranged, through its transfer
+    functions (calibrated if the host sent SET_CALIBRATION, else nominal): (len(rows), cols) S."""
+    codes, g = map_codes(hw, rows, v_code, None, average)
+    cal = hw.calibration
+    v_rows = cal.dac_volts("ROWS", np.full(len(rows), v_code), channels=rows)
+    return cal.currents(codes, g.reshape(len(rows), hw.cols)) / v_rows[:, None]
 
 
 def _average(v: dict) -> int:
@@ -124,6 +126,44 @@ def vmm(hw: "MockHardware", v: dict, op: Operation) -> dict:
     return {"gains": g, "codes": codes.reshape(-1)}
 
 
+def selection(hw: "MockHardware", v: dict, count: int) -> np.ndarray:
+    """The (count, cols) boolean selection of a request with ``mask`` / ``index`` fields."""
+    from .lines import unpack_mask
+
+    n = count * hw.cols
+    mask, index = v["mask"], v["index"]
+    if mask.size and index.size:
+        raise Refused("BAD_PAYLOAD", "give the selection as mask or as index, not both")
+    if index.size:
+        try:
+            idx = fp.unpack_offsets(index, limit=n)
+        except fp.ProtocolError as exc:
+            raise Refused("BAD_PAYLOAD", f"index: {exc}") from None
+        sel = np.zeros(n, bool)
+        sel[idx] = True
+    else:
+        sel = unpack_mask(mask, n)
+    return sel.reshape(count, hw.cols)
+
+
+@HANDLERS.register("READ_DEVICES")
+def read_devices(hw: "MockHardware", v: dict, op: Operation) -> dict:
+    start, count, vr = int(v["row_start"]), int(v["row_count"]), int(v["v_read"])
+    hw.check_rows(start, count)
+    avg = _average(v)
+    gains = requested_gains(hw, v["gains"])
+    if gains is not None and v["gains"].size != 1:
+        raise Refused("BAD_PAYLOAD", "gains must be empty, [255] (auto) or one fixed gain")
+    if not 0 < vr <= hw.limits.read_max:
+        raise Refused("LIMIT", f"v_read = {vr} codes outside 1..{hw.limits.read_max} (the read limit)")
+    sel = selection(hw, v, count)
+    rows = np.flatnonzero(sel.any(axis=1))  # rows without a selected device take no time
+    codes, g = map_codes(hw, start + rows, vr, gains, avg)
+    picked = sel[rows]
+    return {"gains": g[:1] if gains is not None else g.reshape(rows.size, hw.cols)[picked],
+            "codes": codes[picked]}
+
+
 @HANDLERS.register("READ_MAP")
 def read_map(hw: "MockHardware", v: dict, op: Operation) -> dict:
     start, count, vr = int(v["row_start"]), int(v["row_count"]), int(v["v_read"])
@@ -132,5 +172,5 @@ def read_map(hw: "MockHardware", v: dict, op: Operation) -> dict:
     gains = requested_gains(hw, v["gains"])
     if not 0 < vr <= hw.limits.read_max:
         raise Refused("LIMIT", f"v_read = {vr} codes outside 1..{hw.limits.read_max} (the read limit)")
-    codes, g = map_codes(hw, start, count, vr, gains, avg)
+    codes, g = map_codes(hw, np.arange(start, start + count), vr, gains, avg)
     return {"gains": g, "codes": codes.reshape(-1)}

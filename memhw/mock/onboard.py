@@ -15,7 +15,8 @@ import numpy as np
 import firmware_protocol as fp
 
 from ..algorithms.program_codec import decode_config
-from ..algorithms.tuning import TUNERS, Plan, estimate_read_sigma, run_tuning, verify_average
+from ..algorithms.tuning import (TUNERS, Plan, estimate_read_sigma, noise_sample, run_tuning, to_verify,
+                                 verify_average)
 from ..conversions import conductance_codes, conductances
 from ..peer import Aborted, HandlerTable, Operation, Refused
 from .lines import unpack_mask
@@ -66,27 +67,43 @@ def program(hw: "MockHardware", v: dict, op: Operation) -> dict:
     rows = slice(start, start + count)
     last = {"g": np.zeros((hw.rows, hw.cols)), "average": 1}
 
-    def measure() -> np.ndarray:
-        g = np.zeros((hw.rows, hw.cols))
-        g[rows] = conductance_map(hw, start, count, v_code, last["average"])
-        last["g"] = g
-        return g
+    def read(devices: np.ndarray) -> None:
+        """Verify-read the rows holding ``devices`` (the others take no time); keep their values."""
+        rows = np.flatnonzero(devices.any(axis=1))
+        g = last["g"]
+        g[rows] = np.where(devices[rows], conductance_map(hw, rows, v_code, last["average"]), g[rows])
 
-    sigma_rel = estimate_read_sigma(measure()[mask], measure()[mask])
+    sample = noise_sample(mask)
+    read(sample)
+    first = last["g"][sample].copy()
+    read(sample)
+    sigma_rel = estimate_read_sigma(first, last["g"][sample])
     last["average"] = avg = int(v["verify_average"]) or verify_average(sigma_rel, targets[mask], config.tolerance)
     sigma = sigma_rel * np.maximum(targets, 1e-6) / np.sqrt(avg)
     tuner = TUNERS[_ALGORITHMS[int(v["algorithm"])]](targets, mask, config, sigma_meas=sigma)
 
+    def measure() -> np.ndarray:
+        read(to_verify(tuner))
+        return last["g"].copy()
+
+    row_idx, col_idx = np.indices(mask.shape)
+    lim, lsb = hw.limits, hw.transfer.dac_line_lsb
+
     def apply(plan: Plan) -> None:
-        t = hw.transfer
+        t, cal = hw.transfer, hw.calibration
         batches = (("set", plan.set_mask, plan.set_v, plan.set_gate, plan.set_width, tuner.set_pulses),
                    ("reset", plan.reset_mask, plan.reset_v, plan.reset_gate, plan.reset_width, tuner.reset_pulses))
         for i, (kind, m, amp, gate, w, _) in enumerate(batches):
             m = m[rows]
             if not m.any():
                 continue
-            amp_c = np.where(m, t.line_codes(np.broadcast_to(amp, mask.shape)[rows]), 0)
-            gate_c = t.gate_codes(np.broadcast_to(gate, mask.shape)[rows])
+            # per-channel codes through the board's calibration: SET drives columns, RESET rows
+            group, channels, top = (("COLS", col_idx, lim.set_max) if kind == "set" else
+                                    ("ROWS", row_idx, lim.reset_max))
+            amp_c = np.where(m, cal.dac_codes(group, np.broadcast_to(amp, mask.shape)[rows], channels[rows],
+                                              v_max=top * lsb, v_min=lsb), 0)
+            gate_c = cal.dac_codes("GATES", np.broadcast_to(gate, mask.shape)[rows], col_idx[rows],
+                                   v_max=lim.gate_max * t.dac_gate_lsb, v_min=0.0)
             w_c = np.clip(t.width_codes(np.broadcast_to(w, mask.shape)[rows]), 0, t.width_max_code)
             try:
                 apply_rows(hw, kind, start, m, amp_c, gate_c, w_c, op)

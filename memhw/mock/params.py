@@ -177,6 +177,8 @@ class BoardParams:
     max_message: int = 65536  # largest reassembled request; choice (MCU RAM)
     sample_time: float = 10e-6  # s per parallel ADC conversion of all columns; choice (virtual clock)
     row_switch_time: float = 5e-6  # s to switch lines between rows of a pulse batch; choice
+    mcu_value_time: float = 0.1e-6  # s per value the board's MCU computes in RUN_NETWORK (an activation or a
+    # state update: a table interpolation and a few multiply-adds, ~17 cycles of a 168 MHz Cortex-M4F); choice
     monitor_sample_time: float = 10e-6  # s per monitored line and sample (mux settling + conversion); choice
 
 
@@ -233,7 +235,7 @@ _NONNEG = (
     "relax_std_offset", "wire_resistance", "dac_gain_error", "dac_offset_error",
     "tia_gain_error", "tia_offset_error", "adc_noise_lsb", "reference_tolerance",
     "reset_threshold", "relax_onset", "ir_resolve_tolerance",
-    "monitor_gain_error", "monitor_offset_error", "monitor_noise_lsb", "monitor_sample_time",
+    "monitor_gain_error", "monitor_offset_error", "monitor_noise_lsb", "monitor_sample_time", "mcu_value_time",
 )
 _POSITIVE = (
     "g_min", "g_max", "set_threshold", "set_tau", "set_v_scale", "set_gate_knee",

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+import firmware_protocol as fp
+
 from ..peer import Aborted, HandlerTable, Operation, Refused
 from .lines import unpack_mask
 
@@ -23,10 +25,14 @@ __all__ = ["HANDLERS", "apply_rows"]
 HANDLERS = HandlerTable()
 
 
-def _batch(hw: "MockHardware", v: dict, op: Operation, kind: str) -> dict:
+def _batch(hw: "MockHardware", v: dict, op: Operation, kind: str, mask: np.ndarray | None = None,
+           progress_every: int = 0) -> dict:
+    """PULSE_SET/PULSE_RESET (progress after every row) and PULSE_DEVICES (after every
+    ``progress_every`` rows holding selected devices, and after the last)."""
     start, count = int(v["row_start"]), int(v["row_count"])
     hw.check_rows(start, count)
-    mask = unpack_mask(v["mask"], count * hw.cols).reshape(count, hw.cols)
+    if mask is None:
+        mask = unpack_mask(v["mask"], count * hw.cols).reshape(count, hw.cols)
     n_sel = int(mask.sum())
     per_device = {}
     for name in ("amplitude", "gate", "width"):
@@ -45,18 +51,32 @@ def _batch(hw: "MockHardware", v: dict, op: Operation, kind: str) -> dict:
         raise Refused("LIMIT", f"gate outside 0..{lim.gate_max} codes")
     if n_sel and (width[mask].min() < 0 or width[mask].max() > lim.width_max):
         raise Refused("LIMIT", f"width code outside 0..{lim.width_max}")
-    rows_done, pulses = apply_rows(hw, kind, start, mask, amp, gate, width, op,
-                                   lambda done: op.progress(rows_done=done, row_count=count))
+    if progress_every:
+        last = int(np.flatnonzero(mask.any(axis=1))[-1]) + 1 if n_sel else count
+        busy = np.cumsum(mask.any(axis=1))
+
+        def report(done: int) -> None:
+            if mask[done - 1].any() and (busy[done - 1] % progress_every == 0 or done == last):
+                op.progress(rows_done=done, row_count=count)
+    else:
+        def report(done: int) -> None:
+            op.progress(rows_done=done, row_count=count)
+    rows_done, pulses = apply_rows(hw, kind, start, mask, amp, gate, width, op, report, skip_empty=progress_every > 0)
     return {"rows_done": rows_done, "pulses": pulses}
 
 
 def apply_rows(hw: "MockHardware", kind: str, start: int, mask: np.ndarray, amp: np.ndarray, gate: np.ndarray,
-               width: np.ndarray, op: Operation, progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+               width: np.ndarray, op: Operation, progress: Callable[[int], None] | None = None,
+               skip_empty: bool = False) -> tuple[int, int]:
     """Pulse the masked devices of rows start.. row by row (codes per device); returns
-    (rows done, pulses). Raises :class:`~memhw.peer.Aborted` between rows when asked."""
+    (rows done, pulses). Raises :class:`~memhw.peer.Aborted` between rows when asked.
+    ``skip_empty``: rows without selected devices are passed over (no abort check, no
+    fault point)."""
     t, per, chip, c = hw.transfer, hw.periphery, hw.chip, hw.counters
     pulses = 0
     for i in range(mask.shape[0]):
+        if skip_empty and not mask[i].any():
+            continue
         if op.should_stop():
             raise Aborted({"rows_done": i, "pulses": pulses})
         sel = mask[i]
@@ -85,6 +105,36 @@ def apply_rows(hw: "MockHardware", kind: str, start: int, mask: np.ndarray, amp:
             progress(i + 1)
         op.step_done(i + 1)
     return mask.shape[0], pulses
+
+
+@HANDLERS.register("PULSE_DEVICES")
+def pulse_devices(hw: "MockHardware", v: dict, op: Operation) -> dict:
+    from .measure import selection
+
+    kinds = {code: name.lower() for name, code in fp.SCHEMA.enums["PulseKind"].items()}
+    if int(v["kind"]) not in kinds:
+        raise Refused("BAD_PAYLOAD", f"unknown pulse kind {int(v['kind'])}")
+    kind = kinds[int(v["kind"])]
+    start, count = int(v["row_start"]), int(v["row_count"])
+    hw.check_rows(start, count)
+    mask = selection(hw, v, count)
+    # nominal levels -> each channel's code through the board's calibration: SET drives columns, RESET rows
+    rows, cols = np.nonzero(mask)
+    t, cal, lim = hw.transfer, hw.calibration, hw.limits
+    values = dict(v)
+    for name, group, channels, lsb, top in (
+            ("amplitude", "COLS" if kind == "set" else "ROWS", cols if kind == "set" else start + rows,
+             t.dac_line_lsb, lim.set_max if kind == "set" else lim.reset_max),
+            ("gate", "GATES", cols, t.dac_gate_lsb, lim.gate_max)):
+        nominal = v[name].astype(np.int64)
+        if nominal.size not in (1, rows.size):
+            raise Refused("BAD_PAYLOAD", f"{name} has {nominal.size} entries; expected 1 or {rows.size}")
+        if rows.size and (nominal.min() < (1 if name == "amplitude" else 0) or nominal.max() > top):
+            raise Refused("LIMIT", f"{kind.upper()} {name} outside {int(name == 'amplitude')}..{top} codes")
+        volts = np.broadcast_to(nominal * lsb, rows.shape)
+        values[name] = cal.dac_codes(group, volts, channels, v_max=top * lsb, v_min=lsb if name == "amplitude"
+                                     else 0.0) if rows.size else nominal
+    return _batch(hw, values, op, kind, mask, max(1, int(v["progress_rows"])))
 
 
 @HANDLERS.register("PULSE_SET")

@@ -241,12 +241,18 @@ class Peer:
         Payload bytes per frame, and per reassembled request.
     name : str
         For log messages.
+    minor : int, optional
+        Announce this minor version of the protocol (default: the schema's) and offer only
+        the messages it has (``since``): a board with older firmware, for testing hosts.
     """
 
     def __init__(self, backend: Backend, *, watchdog: float = WATCHDOG_DEFAULT,
                  faults: FaultSpec | str | None = None, fault_seed: int = 0, max_frame: int = 4096,
-                 max_message: int = 65536, name: str = "board"):
+                 max_message: int = 65536, name: str = "board", minor: int | None = None):
         self.backend = backend
+        self.minor = fp.MINOR if minor is None else int(minor)
+        if not 0 <= self.minor <= fp.MINOR:
+            raise ValueError(f"minor must be in 0..{fp.MINOR}, got {minor!r}")
         self.name = name
         self.watchdog = float(watchdog)
         self.max_frame = int(max_frame)
@@ -280,7 +286,9 @@ class Peer:
         unknown = handled - {m.name for m in fp.SCHEMA.messages}
         if unknown:
             raise ValueError(f"handlers for messages not in the schema: {sorted(unknown)}")
-        self.opcodes = sorted(_OP[name] for name in handled)
+        #: the messages this board answers (the others: UNKNOWN_OPCODE)
+        self.offered = frozenset(name for name in handled if fp.SCHEMA.message(name).since <= (fp.MAJOR, self.minor))
+        self.opcodes = sorted(_OP[name] for name in self.offered)
         self._own_handlers = {"STATUS": self._handle_status, "ABORT": self._handle_abort, "BYE": self._handle_bye}
 
     # ------------------------------------------------------------ connections
@@ -427,7 +435,7 @@ class Peer:
             name = fp.SCHEMA.message(opcode).name
         except KeyError:
             return None
-        return name if name in PEER_MESSAGES or name in self.backend.handlers else None
+        return name if name in self.offered else None
 
     def _execute(self, conn: Connection, req: fp.Message, name: str) -> bytes | None:
         """Run one request; the reply's wire bytes, or None when it died with a reboot."""
@@ -568,7 +576,7 @@ class Peer:
 
     def identity(self) -> dict[str, Any]:
         """The HELLO reply's fields: protocol version, boot id, opcodes and the back end's own."""
-        return {"major": fp.MAJOR, "minor": fp.MINOR, "schema_hash": fp.SCHEMA.hash, "boot_id": self.boot_id,
+        return {"major": fp.MAJOR, "minor": self.minor, "schema_hash": fp.SCHEMA.hash, "boot_id": self.boot_id,
                 "opcodes": self.opcodes, **self.backend.identity()}
 
     def _remember_end(self, session: int, why: str) -> None:

@@ -21,7 +21,9 @@ from ..algorithms.tuning import (
     Reason,
     TuningConfig,
     estimate_read_sigma,
+    noise_sample,
     run_tuning,
+    to_verify,
     verify_average,
 )
 from ..board import WAIT_MAX, Board
@@ -40,6 +42,9 @@ DEFAULTS = {
 }
 #: largest target accepted at all (beyond any 1T1R device of this kind, DOMAIN.md §2.7)
 G_TARGET_MAX = 1e-3
+#: the highest conductance a device of this chip reaches (DOMAIN.md §2.7: G_max ≈ 300-400 µS)
+G_DEVICE_MAX = 400e-6
+
 
 
 def _prior_curve(prior: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -251,25 +256,49 @@ class _Reporter:
             self.bar.close()
 
 
+def _verify_gain(board: Board, targets: np.ndarray, tolerance: float, v_read: float) -> int | str:
+    """The TIA gain of every verify read.
+
+    On a calibrated board, one gain: the highest whose full scale holds the largest
+    conductance a device may read (1.5 × the largest target, or G_max ≈ 400 µS of
+    DOMAIN.md §2.7 if higher), so no reading saturates and no gain index crosses the wire.
+    On an uncalibrated board ``"auto"``: its gains disagree by their uncorrected errors,
+    and a verify read must agree with the auto-ranged reads a user makes afterwards."""
+    if board.calibration is None:
+        return "auto"
+    g_high = max(1.5 * float(np.max(targets)) + 5 * tolerance, G_DEVICE_MAX)
+    return int(board.codes.transfer.auto_gain(g_high * v_read))
+
+
 def _program_on_host(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningConfig, algorithm: str,
                      block: slice, average: int | None, relax_delay: float, v_read: float, gate_prior, reporter,
                      run) -> dict:
     shape = board.shape
+    sparse = board.supports("READ_DEVICES")  # verify reads carry only the devices still being tuned
 
-    def read(avg: int) -> np.ndarray:
+    def read(avg: int, devices: np.ndarray) -> np.ndarray:
+        if sparse:
+            return board.read_devices(devices, v_read=v_read, average=avg, gain=gain)
         g = np.full(shape, np.nan)
         g[block] = board.read_conductance(v_read=v_read, average=avg, rows=block)
         return g
 
-    sigma_rel = estimate_read_sigma(read(1)[m], read(1)[m])
+    gain = _verify_gain(board, t[m], cfg.tolerance, v_read)
+    # read noise from two reads of a sample of the devices (every device when the board reads whole rows)
+    sample = noise_sample(m) if sparse else m
+    sigma_rel = estimate_read_sigma(read(1, sample)[sample], read(1, sample)[sample])
     if average is None:
         average = 1 if algorithm == "baseline" else verify_average(sigma_rel, t[m], cfg.tolerance)
     sigma = sigma_rel * np.maximum(t, 1e-6) / np.sqrt(average)
     tuner = TUNERS[algorithm](t, m, cfg, sigma_meas=sigma, gate_prior=gate_prior)
     history: dict[str, list] = {k: [] for k in ("pending", "converged", "set", "reset", "rms_error")}
+    known = np.full(shape, np.nan)
 
     def measure() -> np.ndarray:
-        return read(average)
+        devices = to_verify(tuner) if sparse else m
+        g = read(average, devices)
+        known[devices] = g[devices]
+        return known.copy()
 
     def on_round(tn, g: np.ndarray) -> None:
         pend, conv = int(tn.pending.sum()), int(tn.converged.sum())

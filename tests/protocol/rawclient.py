@@ -19,7 +19,7 @@ MAJOR = 2
 HEADER = struct.Struct("<BBHBBHHH")  # version flags seq opcode status session chunk length
 REPLY, MORE, PROGRESS, WANT_PROGRESS = 0x01, 0x02, 0x04, 0x08
 OPCODES = {"HELLO": 0x01, "STATUS": 0x02, "SET_LEVELS": 0x03, "READ_CURRENTS": 0x04, "PULSE_SET": 0x07,
-           "GROUND_ALL": 0x09, "ABORT": 0x0A, "BYE": 0x10}
+           "GROUND_ALL": 0x09, "ABORT": 0x0A, "BYE": 0x10, "READ_DEVICES": 0x16, "PULSE_DEVICES": 0x17}
 STATUS = {0: "OK", 4: "BAD_PAYLOAD", 5: "LIMIT", 6: "BUSY", 7: "ABORTED", 10: "NO_SESSION"}
 NEW, RESUME, TAKEOVER = 0, 1, 2
 
@@ -49,6 +49,19 @@ def pulse_set(row: int, cols: int, col: int, amplitude: int, gate: int, width: i
     mask[col // 8] |= 1 << (col % 8)
     return (struct.pack("<HH", row, 1) + array("B", list(mask)) + array("h", [amplitude]) + array("h", [gate])
             + array("H", [width]))
+
+
+def pulse_devices(kind: int, row_start: int, row_count: int, index: bytes, amplitude: int, gate: int, width: int,
+                  progress_rows: int = 0) -> bytes:
+    """PULSE_DEVICES with the selection as an index (§10.5) and one value for every device."""
+    return (struct.pack("<BHH", kind, row_start, row_count) + array("B", []) + array("B", list(index))
+            + array("h", [amplitude]) + array("h", [gate]) + array("H", [width]) + struct.pack("<H", progress_rows))
+
+
+def read_devices(v_read: int, row_start: int, row_count: int, index: bytes, gain: int = 255) -> bytes:
+    """READ_DEVICES of the devices of ``index`` (§10.5), one sample each."""
+    return (struct.pack("<hH", v_read, 1) + array("B", [gain]) + struct.pack("<HH", row_start, row_count)
+            + array("B", []) + array("B", list(index)))
 
 
 def set_levels(group: int, value: int, n_lines: int) -> bytes:

@@ -23,7 +23,7 @@ from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
 from memhw.peer import PeerServer
 
-from .rawclient import NEW, RESUME, TAKEOVER, WANT_PROGRESS, RawHost, pulse_set, set_levels
+from .rawclient import RESUME, TAKEOVER, WANT_PROGRESS, RawHost, pulse_devices, pulse_set, read_devices, set_levels
 
 ROWS, COLS = 8, 64
 SET_V, GATE, WIDTH = 16384, 4000, 203  # 2.5 V, 1.22 V, 1 µs in the emulator's codes
@@ -252,3 +252,31 @@ def test_a_writer_ignoring_the_pty_lock_gets_nothing_executed_in_the_owners_sess
         finally:
             os.close(fd)
     assert _pulses(emu) == 0 and emu.counters.session_refusals == 2
+
+
+def test_selections_written_from_the_document_pulse_and_read_exactly_those_devices(wiring) -> None:
+    """§10.5's example bytes: offsets 3, 4, 200 of a block starting at row 2 (64 columns):
+    devices (2, 3), (2, 4) and (5, 8)."""
+    index = bytes.fromhex("0300c301")
+    chosen = [(2, 3), (2, 4), (5, 8)]
+    with wiring.host() as host:
+        assert host.hello(seq=1).status == 0
+        r = host.request("PULSE_DEVICES", pulse_devices(0, 2, 4, index, SET_V, GATE, WIDTH), seq=2)
+        assert r.status == 0 and struct.unpack("<HI", r.payload) == (4, 3)
+        counts = wiring.emu.hardware.counters.pulses
+        assert counts.sum() == 3 and all(counts[rc] == 1 for rc in chosen)
+        r = host.request("READ_DEVICES", read_devices(1311, 2, 4, index), seq=3)
+        assert r.status == 0
+        (n_gains,) = struct.unpack_from("<I", r.payload)
+        (n_codes,) = struct.unpack_from("<I", r.payload, 4 + n_gains)
+        codes = struct.unpack_from(f"<{n_codes}h", r.payload, 8 + n_gains)
+        assert n_gains == n_codes == 3 and all(c < 0 for c in codes)  # current into the columns
+        # an offset beyond the block, a varint cut short, and mask plus index are refused
+        for seq, payload in ((4, read_devices(1311, 2, 1, index)), (5, read_devices(1311, 2, 4, b"\x80"))):
+            r = host.request("READ_DEVICES", payload, seq=seq)
+            assert r.status_name == "BAD_PAYLOAD", r.reason
+        both = (struct.pack("<BHH", 0, 2, 1) + struct.pack("<I", 8) + bytes(8) + struct.pack("<I", 1) + b"\x00"
+                + struct.pack("<IhIhIHH", 1, SET_V, 1, GATE, 1, WIDTH, 0))
+        r = host.request("PULSE_DEVICES", both, seq=6)
+        assert r.status_name == "BAD_PAYLOAD" and "not both" in r.reason
+        assert wiring.emu.hardware.counters.pulses.sum() == 3

@@ -300,10 +300,13 @@ def test_sigkill_leaves_readable_file(tmp_path):
 
 #: messages whose every request is one record of the matching Board operation
 ONE_TO_ONE = {"READ_MAP": "read_conductance", "READ_DAC": "read_dac", "READ_REFERENCE": "read_reference",
-              "PROGRAM": "program_on_board", "WAIT": "wait", "STATUS": "status", "READ_CURRENTS": "read_currents"}
+              "PROGRAM": "program_on_board", "WAIT": "wait", "STATUS": "status", "READ_CURRENTS": "read_currents",
+              "SET_CALIBRATION": "set_calibration", "DEFINE_TILE": "define_tile", "LOAD_NETWORK": "load_network"}
 #: messages a Board operation may split into several requests
 SPLIT = {"SET_LEVELS": "apply", "PULSE_SET": "pulse_set", "PULSE_RESET": "pulse_reset", "VMM": "vmm",
-         "GROUND_ALL": ("ground_all", "float_all"), "SET_LIMITS": "set_limits"}
+         "GROUND_ALL": ("ground_all", "float_all"), "SET_LIMITS": "set_limits",
+         "PULSE_DEVICES": ("pulse_set", "pulse_reset"), "READ_DEVICES": "read_devices", "VMM_TILE": "vmm_tile",
+         "RUN_NETWORK": "run_network"}
 
 
 def test_every_board_operation_of_every_procedure_is_in_the_log(tmp_path) -> None:
@@ -330,4 +333,4 @@ def test_every_board_operation_of_every_procedure_is_in_the_log(tmp_path) -> Non
         else:
             ops = SPLIT[message] if isinstance(SPLIT[message], tuple) else (SPLIT[message],)
             assert 1 <= sum(len(log[op]) for op in ops if op in log) <= count, message
-    assert {"READ_DAC", "READ_REFERENCE", "PROGRAM", "WAIT", "PULSE_SET", "PULSE_RESET"} <= set(sent)
+    assert {"READ_DAC", "READ_REFERENCE", "PROGRAM", "WAIT", "PULSE_DEVICES", "READ_DEVICES"} <= set(sent)
