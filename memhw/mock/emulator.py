@@ -22,7 +22,66 @@ from .params import MockParams, make_params
 from .periphery import Periphery
 from .identity import chip_id, default_serial
 
-__all__ = ["BoardEmulator", "FIRMWARE_VERSION", "WATCHDOG_DEFAULT"]
+__all__ = ["BoardEmulator", "FIRMWARE_VERSION", "WATCHDOG_DEFAULT", "FIRMWARES", "make_hardware", "parse_query",
+           "emulator_from_query"]
+
+#: board-side protocol engines of ``mock://?firmware=...``: the Python peer, or the C firmware core
+FIRMWARES = ("python", "c")
+
+
+def make_hardware(params: MockParams, seed: int, serial: str | None, pace: float,
+                  cls: type[MockHardware] = MockHardware) -> MockHardware:
+    """The emulated hardware of a seed: chip and periphery drawn from it in a fixed order, so
+    every board back end (the Python peer, the C core) gets the same chip for the same seed."""
+    rng = np.random.default_rng(seed)
+    chip = Chip(params.chip, np.random.default_rng(rng.integers(2**63)))
+    periphery = Periphery(params.periphery, params.shape, np.random.default_rng(rng.integers(2**63)))
+    return cls(params, chip, periphery, serial or default_serial(params, seed), chip_id(params, seed), pace)
+
+
+def parse_query(query: dict[str, str]) -> tuple[MockParams, dict[str, Any]]:
+    """URL query parameters -> (parameters, keyword arguments of a board): ``preset``,
+    ``seed``, ``serial``, ``pace``, ``watchdog``, ``faults``, ``fault_seed`` and any mock
+    parameter by name.
+
+    Raises
+    ------
+    ValueError
+        An unknown parameter or a value of the wrong type, with the parameter's name.
+    """
+    q = dict(query)
+    extra: dict[str, Any] = {}
+    for name, conv in (("watchdog", float), ("fault_seed", int), ("seed", int), ("pace", float)):
+        if name in q:
+            text = q.pop(name)
+            try:
+                extra[name] = conv(text)
+            except ValueError:
+                kind = "an integer" if conv is int else "a number"
+                raise ValueError(f"{name} must be {kind}, got {text!r}") from None
+    for name in ("watchdog", "pace"):
+        if name in extra and not (extra[name] >= 0 and extra[name] < float("inf")):
+            raise ValueError(f"{name} must be a finite number >= 0, got {extra[name]!r}")
+    if "faults" in q:
+        extra["faults"] = FaultSpec.parse(q.pop("faults"))
+    preset = q.pop("preset", "paper")
+    extra["serial"] = q.pop("serial", None)
+    return make_params(preset, **q), extra
+
+
+def emulator_from_query(query: dict[str, str]) -> Any:
+    """The board a ``mock://`` query names: ``firmware=python`` (default, :class:`BoardEmulator`)
+    or ``firmware=c`` (:class:`memhw.cfirmware.CBoard`, the C firmware core over the same
+    hardware model)."""
+    q = dict(query)
+    firmware = q.pop("firmware", "python")
+    if firmware not in FIRMWARES:
+        raise ValueError(f"firmware must be one of {', '.join(FIRMWARES)}, got {firmware!r}")
+    if firmware == "c":
+        from ..cfirmware import CBoard
+
+        return CBoard.from_query(q)
+    return BoardEmulator.from_query(q)
 
 
 class BoardEmulator(Peer):
@@ -53,12 +112,8 @@ class BoardEmulator(Peer):
                  pace: float = 0.0, watchdog: float = WATCHDOG_DEFAULT, faults: FaultSpec | str | None = None,
                  fault_seed: int = 0):
         params = params or make_params()
-        rng = np.random.default_rng(seed)
-        chip = Chip(params.chip, np.random.default_rng(rng.integers(2**63)))
-        periphery = Periphery(params.periphery, params.shape, np.random.default_rng(rng.integers(2**63)))
         self.seed = seed
-        hardware = MockHardware(params, chip, periphery, serial or default_serial(params, seed),
-                                chip_id(params, seed), pace)
+        hardware = make_hardware(params, seed, serial, pace)
         super().__init__(hardware, watchdog=watchdog, faults=faults, fault_seed=fault_seed,
                          max_frame=params.board.max_frame, max_message=params.board.max_message,
                          name=f"mock board {hardware.serial}")
@@ -74,24 +129,8 @@ class BoardEmulator(Peer):
         ValueError
             An unknown parameter or a value of the wrong type, with the parameter's name.
         """
-        q = dict(query)
-        extra: dict[str, Any] = {}
-        for name, conv in (("watchdog", float), ("fault_seed", int), ("seed", int), ("pace", float)):
-            if name in q:
-                text = q.pop(name)
-                try:
-                    extra[name] = conv(text)
-                except ValueError:
-                    kind = "an integer" if conv is int else "a number"
-                    raise ValueError(f"{name} must be {kind}, got {text!r}") from None
-        for name in ("watchdog", "pace"):
-            if name in extra and not (extra[name] >= 0 and extra[name] < float("inf")):
-                raise ValueError(f"{name} must be a finite number >= 0, got {extra[name]!r}")
-        if "faults" in q:
-            extra["faults"] = FaultSpec.parse(q.pop("faults"))
-        preset = q.pop("preset", "paper")
-        serial = q.pop("serial", None)
-        return cls(make_params(preset, **q), serial=serial, **extra)
+        params, extra = parse_query(query)
+        return cls(params, **extra)
 
     # ------------------------------------------------------------ the hardware
     @property

@@ -1,0 +1,128 @@
+"""cffi build of the C firmware core for the host (``memhw.cfirmware._core``).
+
+Built at install time (``setup.py``: ``cffi_modules``) with the system C compiler. The core
+(``firmware/core``), its generated tables and the reference frame codec
+(``firmware_protocol/c``) are compiled as they are for a board; the HAL functions
+(``firmware/hal/memhw_hal.h``) are ``extern "Python+C"`` callbacks implemented by
+:mod:`memhw.cfirmware.hal` over the mock chip and periphery.
+
+``python memhw/cfirmware/build.py`` builds the module in place (for development).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "firmware" / "core"
+HAL = ROOT / "firmware" / "hal"
+PROTOCOL_C = ROOT / "firmware_protocol" / "c"
+#: C sources of the core, in the order a board's build would list them
+SOURCES = [CORE / name for name in ("memhw_core.c", "memhw_wire.c", "memhw_dispatch.c", "memhw_lines.c",
+                                    "memhw_measure.c", "memhw_pulses.c", "memhw_selfcal.c", "memhw_onboard.c",
+                                    "memhw_tuning.c")] + [PROTOCOL_C / "memhw_frame.c", PROTOCOL_C / "memhw_layouts.c"]
+INCLUDES = [CORE, HAL, PROTOCOL_C]
+#: host-build capacities (a board chooses its own, docs/firmware.md)
+DEFINES = [("MEMHW_CONNECTIONS_MAX", "16"), ("MEMHW_CONVERT_CHUNK", "64")]
+
+CDEF = """
+#define MEMHW_GAINS_MAX 8
+#define MEMHW_REFERENCES_MAX 16
+#define MEMHW_MESSAGE_COUNT 16
+typedef struct { int16_t read_max; int16_t set_max; int16_t reset_max; int16_t gate_max; uint16_t width_max; }
+    memhw_limits_t;
+typedef struct {
+    char serial[64]; char chip[64];
+    uint16_t rows, cols; uint8_t dac_bits, adc_bits;
+    float dac_line_lsb, dac_gate_lsb, adc_lsb;
+    uint8_t n_gains; float tia_gains[8];
+    float width_offset, width_lsb; uint16_t width_max_code;
+    float v_read_max, v_set_max, v_reset_max, v_gate_max;
+    memhw_limits_t abs_limits; int16_t gate_on_code;
+    uint8_t n_references; float reference_ohms[16]; float reference_tolerance; float monitor_lsb;
+    uint16_t max_frame; uint32_t max_message; uint32_t watchdog_ms;
+} memhw_board_t;
+typedef struct { uint8_t *frame; size_t frame_size; uint8_t *message; size_t message_size; } memhw_conn_buffers_t;
+typedef struct {
+    memhw_conn_buffers_t conn[...]; uint8_t n_conn;
+    uint8_t *inbox; size_t inbox_size; uint8_t *cache; size_t cache_size; uint8_t *tx; size_t tx_size;
+    void *planner; size_t planner_size;
+} memhw_buffers_t;
+typedef struct {
+    uint32_t requests; uint32_t executed[16]; uint32_t cache_hits; uint32_t bad_frames; uint32_t inbox_drops;
+    uint32_t bytes_in, bytes_out;
+    uint32_t reboots, watchdog_trips, sessions, takeovers, resumes, busy_answers, session_refusals;
+    uint32_t pulses;
+} memhw_counters_t;
+typedef struct {
+    memhw_board_t board;
+    uint16_t boot_id; uint16_t session; int8_t owner; uint8_t busy;
+    uint8_t last_status; char last_error[256];
+    memhw_limits_t limits;
+    int16_t levels[3][128]; uint8_t driven[3][128];
+    memhw_counters_t counters;
+    ...;
+} memhw_core_t;
+
+int memhw_core_init(memhw_core_t *c, void *hal, const memhw_board_t *board, const memhw_buffers_t *buf);
+int memhw_core_open(memhw_core_t *c, const char *address);
+void memhw_core_receive(memhw_core_t *c, int conn, const uint8_t *data, size_t len);
+void memhw_core_disconnect(memhw_core_t *c, int conn);
+int memhw_core_check_watchdog(memhw_core_t *c, uint32_t now_ms);
+void memhw_core_reboot(memhw_core_t *c);
+int memhw_core_pending(const memhw_core_t *c, int conn);
+uint32_t memhw_program_capacity(const memhw_core_t *c);
+size_t memhw_decoder_buffer_size(size_t max_payload);
+size_t memhw_frame_max_encoded(size_t max_payload);
+
+extern "Python+C" {
+    void memhw_hal_lines(void *hal, uint8_t group, const int16_t *codes, const uint8_t *driven);
+    void memhw_hal_ground(void *hal);
+    void memhw_hal_expose_levels(void *hal, uint32_t samples);
+    void memhw_hal_expose_vectors(void *hal, uint32_t n);
+    void memhw_hal_expose_vector(void *hal, uint32_t index, const int16_t *codes);
+    void memhw_hal_expose_rows(void *hal, uint16_t start, uint16_t count, int16_t v_code, uint32_t repeats);
+    void memhw_hal_expose_reference(void *hal, uint8_t index, int16_t v_ref, uint32_t samples);
+    void memhw_hal_range(void *hal, uint32_t exposure, uint8_t *gains);
+    void memhw_hal_convert(void *hal, uint32_t first, uint32_t count, const uint8_t *gains, int32_t *codes);
+    void memhw_hal_read_end(void *hal);
+    int32_t memhw_hal_monitor_reference(void *hal, uint32_t average);
+    void memhw_hal_monitor_dac(void *hal, uint8_t group, const int16_t *codes, uint32_t average, int32_t *out);
+    void memhw_hal_pulse_row(void *hal, uint8_t kind, uint16_t row, const uint8_t *selected, int16_t row_code,
+                             const int16_t *col_codes, const int16_t *gates, const uint16_t *widths);
+    uint32_t memhw_hal_millis(void *hal);
+    float memhw_hal_wait(void *hal, float seconds);
+    uint16_t memhw_hal_random16(void *hal);
+    void memhw_hal_write(void *hal, uint8_t conn, const uint8_t *data, size_t len);
+    size_t memhw_hal_poll(void *hal, uint8_t conn, uint8_t *buf, size_t cap);
+    int memhw_hal_fault(void *hal, int32_t steps);
+}
+"""
+
+SOURCE = """
+#include "memhw_core.h"
+size_t memhw_decoder_buffer_size(size_t max_payload) { return MEMHW_DECODER_BUFFER_SIZE(max_payload); }
+size_t memhw_frame_max_encoded(size_t max_payload) { return MEMHW_FRAME_MAX_ENCODED(max_payload); }
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "memhw.cfirmware._core", SOURCE,
+    sources=[str(p) for p in SOURCES],
+    include_dirs=[str(p) for p in INCLUDES],
+    define_macros=DEFINES,
+    extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+)
+
+if __name__ == "__main__":  # development: rebuild the module in place
+    import shutil
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        built = Path(ffibuilder.compile(tmpdir=tmp, target=None))
+        shutil.copy(built, Path(__file__).with_name(built.name))
+        print(f"built {built.name}", file=sys.stderr)
