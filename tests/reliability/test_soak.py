@@ -1,6 +1,7 @@
 """Soak: programming over a lossy link applies every pulse exactly once.
 
 The same programming runs twice per seed on ``mock://?preset=paper&seed=N&rows=32``
+(for each board back end: the Python peer, and the C firmware core with ``firmware=c``)
 (32 x 64): once over a clean link and once through a FaultyTransport with 1 % of
 frames dropped, 1 % corrupted and 1 % duplicated in each direction. Every request
 executes exactly once on the board in both runs (retries are answered from the
@@ -17,6 +18,7 @@ import os
 import time
 
 import numpy as np
+import pytest
 
 import memhw
 
@@ -40,7 +42,8 @@ def _program(address: str, seed: int):
     return out
 
 
-def test_soak_lossy_link_exactly_once() -> None:
+@pytest.mark.parametrize("firmware", ["python", "c"])
+def test_soak_lossy_link_exactly_once(firmware: str) -> None:
     t0 = time.monotonic()
     totals = dict(runs=0, requests=0, retries=0, stale_replies_dropped=0, cache_hits=0, pulses=0,
                   pulses_double_applied=0, pulses_lost=0, faults_injected=0, frames=0, dropped=0,
@@ -48,7 +51,7 @@ def test_soak_lossy_link_exactly_once() -> None:
     seed = 0
     while totals["runs"] < SOAK_RUNS and (totals["runs"] < 2 or time.monotonic() - t0 < SOAK_SECONDS):
         seed += 1
-        base = f"mock://?preset=paper&seed={seed}&rows=32"
+        base = f"mock://?preset=paper&seed={seed}&rows=32&firmware={firmware}"
         clean = _program(base, seed)
         lossy = _program(f"{base}&faults={SOAK_FAULTS}&fault_seed={seed}", seed)
         r = lossy["result"]
@@ -74,6 +77,6 @@ def test_soak_lossy_link_exactly_once() -> None:
                        ("duplicated", f.duplicated)):
             totals[k] += sum(src.values())
     totals["seconds"] = round(time.monotonic() - t0, 1)
-    print("SOAK", json.dumps(totals))
+    print("SOAK", firmware, json.dumps(totals))
     assert totals["faults_injected"] > 50 and totals["retries"] > 0 and totals["cache_hits"] > 0
     assert totals["pulses_double_applied"] == totals["pulses_lost"] == 0
