@@ -40,6 +40,15 @@
 #ifndef MEMHW_CONVERT_CHUNK
 #define MEMHW_CONVERT_CHUNK 8u /* exposures per memhw_hal_convert() call (scratch on the stack) */
 #endif
+/*
+ * 1: averaged reads of several rows convert in the reference's batch order (every row's
+ * first sample, then repeats of the whole block), needing a sum per device; the host build
+ * uses it so the emulator's noise streams line up with the Python peer's. 0: one row at a
+ * time, sums for one row only (a board: the order of conversions does not matter there).
+ */
+#ifndef MEMHW_BATCH_ORDER
+#define MEMHW_BATCH_ORDER 1
+#endif
 
 #define MEMHW_FIRMWARE_NAME "memhw-core 2.0"
 #define MEMHW_CLIENT_MAX 120u   /* longest HELLO client string, bytes */

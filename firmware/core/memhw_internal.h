@@ -127,11 +127,12 @@ int memhw_check_group(memhw_op_t *op, uint32_t group, uint32_t *lines);
 /*
  * The measurement engine of READ_MAP and PROGRAM (memhw_measure.c): rows start.. one at a
  * time at v_code, `average` samples, fixed gains or auto-ranged (fixed == NULL). Writes
- * count*cols mean codes (rounded half to even) and, when auto-ranged, count*cols gains
- * (fixed: cols). `totals` is scratch of count*cols int32 (used when average > 1).
+ * count*cols mean codes (native int16 at any alignment, rounded half to even) and, when
+ * auto-ranged, count*cols gains (fixed: cols). `totals` is scratch of count*cols int32 (any
+ * alignment; used when average > 1 with MEMHW_BATCH_ORDER 1).
  */
 void memhw_read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_code, const uint8_t *fixed,
-                     uint32_t average, int16_t *codes, uint8_t *gains, int32_t *totals);
+                     uint32_t average, uint8_t *codes, uint8_t *gains, uint8_t *totals);
 
 /* Auto-range exposure 0 of the present batch (the gains kept for every sample). */
 void memhw_range_first(memhw_core_t *c, uint8_t *gains);

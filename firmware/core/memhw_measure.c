@@ -235,10 +235,29 @@ static void read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v
     memhw_hal_read_end(c->hal);
 }
 
-void memhw_read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_code, const uint8_t *fixed,
-                     uint32_t average, int16_t *codes, uint8_t *gains, int32_t *totals)
+#if !MEMHW_BATCH_ORDER
+/* rows one at a time (MEMHW_BATCH_ORDER 0): sums for one row only */
+static void read_rows_by_row(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_code, const uint8_t *fixed,
+                             uint32_t average, uint8_t *codes16, uint8_t *gains)
 {
-    read_rows(c, start, count, v_code, fixed, average, (uint8_t *)codes, gains, (uint8_t *)totals);
+    int32_t totals[MEMHW_COLS_MAX];
+    uint32_t cols = c->board.cols, i;
+    for (i = 0; i < count; i++) {
+        read_rows(c, (uint16_t)(start + i), 1, v_code, fixed, average, codes16 + 2u * i * cols,
+                  fixed ? gains : gains + i * cols, (uint8_t *)totals);
+    }
+}
+#endif
+
+void memhw_read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_code, const uint8_t *fixed,
+                     uint32_t average, uint8_t *codes, uint8_t *gains, uint8_t *totals)
+{
+#if MEMHW_BATCH_ORDER
+    read_rows(c, start, count, v_code, fixed, average, codes, gains, totals);
+#else
+    (void)totals;
+    read_rows_by_row(c, start, count, v_code, fixed, average, codes, gains);
+#endif
 }
 
 /* Write native int16 codes as little-endian in place. */
@@ -389,7 +408,7 @@ int memhw_handle_read_map(memhw_op_t *op)
                             (int32_t)c->limits.read_max);
     }
     size = 8u + (fixed ? cols : count * cols) + 2u * count * cols;
-    extra = avg > 1u ? 4u * count * cols : 0u; /* room for the sums, released afterwards */
+    extra = (MEMHW_BATCH_ORDER && avg > 1u) ? 4u * count * cols : 0u; /* room for the sums, released afterwards */
     p = memhw_reply(op, size + extra);
     if (!p) {
         return memhw_refuse(op, MEMHW_STATUS_TOO_LARGE, "reply of %u rows does not fit the board's reply buffer",
@@ -400,7 +419,7 @@ int memhw_handle_read_map(memhw_op_t *op)
     w.cap = op->out_cap;
     g = memhw_w_array(&w, fixed ? cols : count * cols, 1);
     codes = memhw_w_array(&w, count * cols, 2);
-    read_rows(c, (uint16_t)start, (uint16_t)count, (int16_t)vr, fixed, avg, codes, g, p + size);
+    memhw_read_rows(c, (uint16_t)start, (uint16_t)count, (int16_t)vr, fixed, avg, codes, g, p + size);
     to_le16(codes, count * cols);
     memhw_reply_shrink(op, size);
     return MEMHW_DONE;

@@ -24,6 +24,13 @@ typedef struct program_ws {
     uint8_t *batch;
 } program_ws_t;
 
+/* the sums of averaged reads (MEMHW_BATCH_ORDER 1), also the scratch of the read-noise estimate */
+#if MEMHW_BATCH_ORDER
+#define TOTALS_BYTES(n, cells) ((cells) * 4u > (n) * 4u ? (cells) * 4u : (n) * 4u)
+#else
+#define TOTALS_BYTES(n, cells) ((n) * 4u)
+#endif
+
 static size_t align8(size_t n)
 {
     return (n + 7u) & ~(size_t)7u;
@@ -33,7 +40,7 @@ static size_t align8(size_t n)
 static size_t workspace_bytes(uint32_t n, uint32_t cells)
 {
     return align8(sizeof(program_ws_t)) + align8(n * sizeof(memhw_device_t)) + align8(2u * n * sizeof(float)) +
-           align8(n * sizeof(uint16_t)) + align8(cells * 2u) + align8(cells) + align8(cells * 4u) +
+           align8(n * sizeof(uint16_t)) + align8(cells * 2u) + align8(cells) + align8(TOTALS_BYTES(n, cells)) +
            align8((cells + 7u) / 8u);
 }
 
@@ -68,7 +75,7 @@ static program_ws_t *carve(memhw_core_t *c, uint32_t n, uint32_t cells)
     ws->gains = p;
     p += align8(cells);
     ws->totals = (int32_t *)p;
-    p += align8(cells * 4u);
+    p += align8(TOTALS_BYTES(n, cells));
     ws->batch = p;
     return ws;
 }
@@ -91,7 +98,8 @@ static void measure(program_run_t *r)
     program_ws_t *ws = r->ws;
     float volts = (float)r->v_read * b->dac_line_lsb;
     uint32_t k;
-    memhw_read_rows(c, r->start, r->count, r->v_read, 0, r->average, ws->codes, ws->gains, ws->totals);
+    memhw_read_rows(c, r->start, r->count, r->v_read, 0, r->average, (uint8_t *)ws->codes, ws->gains,
+                    (uint8_t *)ws->totals);
     for (k = 0; k < ws->tuner.n; k++) {
         memhw_device_t *d = &ws->dev[k];
         uint32_t at = (uint32_t)(d->row - r->start) * b->cols + d->col;

@@ -11,8 +11,11 @@
 
 #include <stdint.h>
 
-/* Points of a learned response curve (the gate and RESET amplitude grids step 25 mV). */
+/* Points of a learned response curve (the gate and RESET amplitude grids step 25 mV):
+ * 256 covers any gate window up to 6.4 V; a board may choose fewer (128: 3.2 V windows). */
+#ifndef MEMHW_CURVE_MAX
 #define MEMHW_CURVE_MAX 256u
+#endif
 
 /* TuningReason (protocol enum) */
 enum {

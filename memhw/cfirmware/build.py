@@ -6,7 +6,7 @@ Built at install time (``setup.py``: ``cffi_modules``) with the system C compile
 (``firmware/hal/memhw_hal.h``) are ``extern "Python+C"`` callbacks implemented by
 :mod:`memhw.cfirmware.hal` over the mock chip and periphery.
 
-``python memhw/cfirmware/build.py`` builds the module in place (for development).
+After editing the C sources, ``pip install -e .`` rebuilds the module.
 """
 
 from __future__ import annotations
@@ -111,18 +111,8 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "memhw.cfirmware._core", SOURCE,
-    sources=[str(p) for p in SOURCES],
-    include_dirs=[str(p) for p in INCLUDES],
+    sources=[str(p.relative_to(ROOT)) for p in SOURCES],  # setuptools wants paths relative to setup.py
+    include_dirs=[str(p.relative_to(ROOT)) for p in INCLUDES],
     define_macros=DEFINES,
     extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
-
-if __name__ == "__main__":  # development: rebuild the module in place
-    import shutil
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        built = Path(ffibuilder.compile(tmpdir=tmp, target=None))
-        shutil.copy(built, Path(__file__).with_name(built.name))
-        print(f"built {built.name}", file=sys.stderr)
