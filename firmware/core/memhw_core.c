@@ -462,7 +462,8 @@ static void hello(memhw_core_t *c, int conn, const memhw_header_t *req, const ui
                   "board in use by %s (%s) since uptime %f s, idle %f s; if that host is gone, take the board "
                   "over (HELLO mode TAKEOVER)",
                   c->client[0] ? c->client : "an unnamed host", o->address[0] ? o->address : "unknown address",
-                  (double)(c->since_ms - c->boot_ms) / 1000.0, (double)(t - o->last_rx) / 1000.0);
+                  memhw_f32_bits((float)(c->since_ms - c->boot_ms) / 1000.0f),
+                  memhw_f32_bits((float)(t - o->last_rx) / 1000.0f));
         refuse_now(c, conn, req, MEMHW_STATUS_BUSY, 0, reason);
         return;
     } else {
@@ -510,7 +511,7 @@ static int handle_status(memhw_op_t *op)
     memhw_w_str(&w, c->last_error);
     memhw_w_u32(&w, c->status_requests);
     memhw_w_u32(&w, c->status_pulses);
-    memhw_w_f32(&w, (float)((double)(now_ms(c) - c->boot_ms) / 1000.0));
+    memhw_w_f32(&w, (float)(now_ms(c) - c->boot_ms) / 1000.0f);
     return MEMHW_DONE;
 }
 
@@ -937,7 +938,7 @@ int memhw_core_check_watchdog(memhw_core_t *c, uint32_t now)
     }
     c->counters.watchdog_trips++;
     memhw_fmt(c->last_error, sizeof c->last_error, "watchdog: host silent for %f s with %s; every line grounded",
-              (double)silent / 1000.0,
+              memhw_f32_bits((float)silent / 1000.0f),
               levels && partial ? "DC levels applied and a request half sent"
                                 : (levels ? "DC levels applied" : "a request half sent"));
     return 1;

@@ -74,7 +74,8 @@ int memhw_decode(const memhw_layout_t *layout, const char *label, const uint8_t 
 int memhw_utf8_valid(const uint8_t *s, uint32_t n);
 
 /* snprintf subset: %s %c %d %u (32-bit), %Nx as Python's {:#0(N+2)x} (N digits, "0x" prefix),
- * %g (double, as Python's {:g}), %f (double, one decimal). Always terminates; returns the length. */
+ * %g (a float, as Python's {:g} of an f32), %f (a float, one decimal); floats are passed as their
+ * bits (memhw_f32_bits), so no double arithmetic is ever needed. Always terminates; returns the length. */
 size_t memhw_vfmt(char *dst, size_t cap, const char *fmt, va_list ap);
 size_t memhw_fmt(char *dst, size_t cap, const char *fmt, ...);
 

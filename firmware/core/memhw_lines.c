@@ -148,7 +148,8 @@ int memhw_handle_wait(memhw_op_t *op)
     float seconds = op->v[MEMHW_WAIT_REQUEST_SECONDS].f, waited = 0.0f;
     uint8_t *p;
     if (!(seconds >= 0.0f && seconds <= WAIT_MAX)) { /* NaN fails too */
-        return memhw_refuse(op, MEMHW_STATUS_LIMIT, "wait of %g s outside 0..%g s", (double)seconds, (double)WAIT_MAX);
+        return memhw_refuse(op, MEMHW_STATUS_LIMIT, "wait of %g s outside 0..%g s", memhw_f32_bits(seconds),
+                            memhw_f32_bits(WAIT_MAX));
     }
     p = memhw_reply(op, 4);
     if (!p) {

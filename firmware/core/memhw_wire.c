@@ -267,33 +267,36 @@ static void put_u(out_t *o, uint32_t v, unsigned base, unsigned width)
     }
 }
 
-/* Python's format(x, "g"): 6 significant digits, trailing zeros stripped, exponent below 1e-4 or from 1e6. */
-static void put_g(out_t *o, double x)
+/*
+ * Python's format(x, "g") of a float32 value: 6 significant digits, trailing zeros stripped,
+ * exponent form below 1e-4 and from 1e6. Single precision arithmetic (the values are f32).
+ */
+static void put_g(out_t *o, float x)
 {
     char digits[8];
     int exp10 = 0, n, last;
-    double m;
+    float m;
     uint32_t q;
     if (x != x) {
         put_s(o, "nan");
         return;
     }
-    if (x < 0 || (x == 0 && 1 / x < 0)) {
+    if (x < 0.0f || (x == 0.0f && 1.0f / x < 0.0f)) {
         put_c(o, '-');
         x = -x;
     }
-    if (x > 1.7976931348623157e308) {
+    if (x > 3.40282347e38f) {
         put_s(o, "inf");
         return;
     }
-    if (x == 0) {
+    if (x == 0.0f) {
         put_c(o, '0');
         return;
     }
     m = x;
-    while (m >= 10.0) { m /= 10.0; exp10++; }
-    while (m < 1.0) { m *= 10.0; exp10--; }
-    q = (uint32_t)(m * 100000.0 + 0.5); /* 6 digits, rounded */
+    while (m >= 10.0f) { m /= 10.0f; exp10++; }
+    while (m < 1.0f) { m *= 10.0f; exp10--; }
+    q = (uint32_t)(m * 100000.0f + 0.5f); /* 6 digits, rounded */
     if (q >= 1000000u) {
         q /= 10u;
         exp10++;
@@ -327,17 +330,24 @@ static void put_g(out_t *o, double x)
 }
 
 /* One decimal, rounded half away from zero (timing texts only). */
-static void put_f1(out_t *o, double x)
+static void put_f1(out_t *o, float x)
 {
     uint32_t tenths;
-    if (x < 0) {
+    if (x < 0.0f) {
         put_c(o, '-');
         x = -x;
     }
-    tenths = (uint32_t)(x * 10.0 + 0.5);
+    tenths = (uint32_t)(x * 10.0f + 0.5f);
     put_u(o, tenths / 10u, 10, 1);
     put_c(o, '.');
     put_u(o, tenths % 10u, 10, 1);
+}
+
+static float bits_float(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
 }
 
 size_t memhw_vfmt(char *dst, size_t cap, const char *fmt, va_list ap)
@@ -366,8 +376,8 @@ size_t memhw_vfmt(char *dst, size_t cap, const char *fmt, va_list ap)
             }
         } break;
         case 'x': put_s(&o, "0x"); put_u(&o, va_arg(ap, uint32_t), 16, width); break;
-        case 'g': put_g(&o, va_arg(ap, double)); break;
-        case 'f': put_f1(&o, va_arg(ap, double)); break; /* one decimal */
+        case 'g': put_g(&o, bits_float(va_arg(ap, uint32_t))); break;
+        case 'f': put_f1(&o, bits_float(va_arg(ap, uint32_t))); break; /* one decimal */
         case '%': put_c(&o, '%'); break;
         default: return 0;
         }
