@@ -106,7 +106,7 @@ def test_decoder_and_dispatcher_survive_mutated_input_under_sanitizers(build: st
     exe = tmp_path / "memhw_fuzz"
     sources = [str(p) for p in SOURCES] + [str(HOST / "memhw_stub_hal.c"), str(HOST / "memhw_fuzz.c")]
     includes = [f"-I{p}" for p in (CORE, HAL, HOST, PROTOCOL_C)]
-    cmd = [gcc, "-std=c99", "-g", "-O1", "-Wall", "-Wextra", "-Werror", *SANITIZE, *BUILDS[build], *includes, *sources,
+    cmd = [gcc, "-std=c99", "-g", "-O0", "-Wall", "-Wextra", "-Werror", *SANITIZE, *BUILDS[build], *includes, *sources,
            "-o", str(exe)]
     compiled = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert compiled.returncode == 0, compiled.stderr
