@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memhw_board_reference.h"
 #include "memhw_core.h"
 #include "memhw_stub_hal.h"
 
@@ -218,39 +219,7 @@ int main(int argc, char **argv)
     }
     iterations = strtoul(argv[2], 0, 10);
     rng = (uint32_t)strtoul(argv[3], 0, 10) | 1u;
-    memset(&board, 0, sizeof board);
-    memcpy(board.serial, "FUZZ-1", 7);
-    board.rows = 16;
-    board.cols = 64;
-    board.dac_bits = board.adc_bits = 16;
-    board.dac_line_lsb = board.adc_lsb = 10.0f / 65536.0f;
-    board.dac_gate_lsb = 20.0f / 65536.0f;
-    board.n_gains = 4;
-    board.tia_gains[0] = 1e3f;
-    board.tia_gains[1] = 1e4f;
-    board.tia_gains[2] = 1e5f;
-    board.tia_gains[3] = 1e6f;
-    board.width_offset = 160e-9f;
-    board.width_lsb = 4.14e-9f;
-    board.width_max_code = 1023;
-    board.v_read_max = 1.0f;
-    board.v_set_max = 3.5f;
-    board.v_reset_max = 2.5f;
-    board.v_gate_max = 5.5f;
-    board.abs_limits.read_max = 6554;
-    board.abs_limits.set_max = 22938;
-    board.abs_limits.reset_max = 16384;
-    board.abs_limits.gate_max = 18022;
-    board.abs_limits.width_max = 1023;
-    board.gate_on_code = 16384;
-    board.n_references = 8;
-    for (i = 0; i < 8u; i++) {
-        board.reference_ohms[i] = 2.5e3f * (float)(i + 1u);
-    }
-    board.reference_tolerance = 1e-3f;
-    board.monitor_lsb = 20.48f / 1048576.0f;
-    board.max_frame = MAX_FRAME;
-    board.max_message = FUZZ_MAX_MESSAGE;
+    memhw_reference_board(&board, 16, MAX_FRAME, FUZZ_MAX_MESSAGE);
     board.watchdog_ms = 50;
     memset(&buf, 0, sizeof buf);
     for (i = 0; i < 2u; i++) {

@@ -11,6 +11,7 @@ After editing the C sources, ``pip install -e .`` rebuilds the module.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cffi import FFI
@@ -66,39 +67,8 @@ typedef struct {
     ...;
 } memhw_core_t;
 
-int memhw_core_init(memhw_core_t *c, void *hal, const memhw_board_t *board, const memhw_buffers_t *buf);
-int memhw_core_open(memhw_core_t *c, const char *address);
-void memhw_core_receive(memhw_core_t *c, int conn, const uint8_t *data, size_t len);
-void memhw_core_disconnect(memhw_core_t *c, int conn);
-int memhw_core_check_watchdog(memhw_core_t *c, uint32_t now_ms);
-void memhw_core_reboot(memhw_core_t *c);
-int memhw_core_pending(const memhw_core_t *c, int conn);
-uint32_t memhw_program_capacity(const memhw_core_t *c);
 size_t memhw_decoder_buffer_size(size_t max_payload);
 size_t memhw_frame_max_encoded(size_t max_payload);
-
-extern "Python+C" {
-    void memhw_hal_lines(void *hal, uint8_t group, const int16_t *codes, const uint8_t *driven);
-    void memhw_hal_ground(void *hal);
-    void memhw_hal_expose_levels(void *hal, uint32_t samples);
-    void memhw_hal_expose_vectors(void *hal, uint32_t n);
-    void memhw_hal_expose_vector(void *hal, uint32_t index, const int16_t *codes);
-    void memhw_hal_expose_rows(void *hal, uint16_t start, uint16_t count, int16_t v_code, uint32_t repeats);
-    void memhw_hal_expose_reference(void *hal, uint8_t index, int16_t v_ref, uint32_t samples);
-    void memhw_hal_range(void *hal, uint32_t exposure, uint8_t *gains);
-    void memhw_hal_convert(void *hal, uint32_t first, uint32_t count, const uint8_t *gains, int32_t *codes);
-    void memhw_hal_read_end(void *hal);
-    int32_t memhw_hal_monitor_reference(void *hal, uint32_t average);
-    void memhw_hal_monitor_dac(void *hal, uint8_t group, const int16_t *codes, uint32_t average, int32_t *out);
-    void memhw_hal_pulse_row(void *hal, uint8_t kind, uint16_t row, const uint8_t *selected, int16_t row_code,
-                             const int16_t *col_codes, const int16_t *gates, const uint16_t *widths);
-    uint32_t memhw_hal_millis(void *hal);
-    float memhw_hal_wait(void *hal, float seconds);
-    uint16_t memhw_hal_random16(void *hal);
-    void memhw_hal_write(void *hal, uint8_t conn, const uint8_t *data, size_t len);
-    size_t memhw_hal_poll(void *hal, uint8_t conn, uint8_t *buf, size_t cap);
-    int memhw_hal_fault(void *hal, int32_t steps);
-}
 """
 
 SOURCE = """
@@ -107,8 +77,19 @@ size_t memhw_decoder_buffer_size(size_t max_payload) { return MEMHW_DECODER_BUFF
 size_t memhw_frame_max_encoded(size_t max_payload) { return MEMHW_FRAME_MAX_ENCODED(max_payload); }
 """
 
+
+
+def prototypes(header: Path, prefix: str) -> str:
+    """The function declarations of ``header`` whose names start with ``prefix`` (comments dropped),
+    so the cdef follows the C headers instead of repeating them."""
+    text = re.sub(r"/\*.*?\*/", "", header.read_text(encoding="utf-8"), flags=re.S)
+    found = re.findall(rf"^[A-Za-z_][\w ]*\*?\s*{prefix}\w*\([^;{{]*\);", text, flags=re.M)
+    return "\n".join(" ".join(d.split()) for d in found)
+
+
 ffibuilder = FFI()
-ffibuilder.cdef(CDEF)
+ffibuilder.cdef(CDEF + prototypes(CORE / "memhw_core.h", "memhw_(?:core|program)_")
+                + '\nextern "Python+C" {\n' + prototypes(HAL / "memhw_hal.h", "memhw_hal_") + "\n}\n")
 ffibuilder.set_source(
     "memhw.cfirmware._core", SOURCE,
     sources=[str(p.relative_to(ROOT)) for p in SOURCES],  # setuptools wants paths relative to setup.py

@@ -30,7 +30,8 @@ MCU_DEFINES = ["-DMEMHW_CONNECTIONS_MAX=1", "-DMEMHW_CONVERT_CHUNK=2", "-DMEMHW_
                "-DMEMHW_CURVE_MAX=128"]
 CFLAGS = ["-Os", "-std=c99", "-ffreestanding", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion",
           "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections"]
-EXAMPLE = [HOST_DIR / "memhw_stub_hal.c", HOST_DIR / "memhw_board_example.c", HOST_DIR / "memhw_freestanding.c"]
+EXAMPLE = [HOST_DIR / name for name in ("memhw_stub_hal.c", "memhw_board_reference.c", "memhw_board_example.c",
+                                         "memhw_freestanding.c")]
 INCLUDES = [HOST_DIR / "include", CORE, HAL, HOST_DIR, PROTOCOL_C]
 
 

@@ -104,7 +104,8 @@ def test_decoder_and_dispatcher_survive_mutated_input_under_sanitizers(build: st
     if gcc is None:
         pytest.skip("gcc not found on PATH")
     exe = tmp_path / "memhw_fuzz"
-    sources = [str(p) for p in SOURCES] + [str(HOST / "memhw_stub_hal.c"), str(HOST / "memhw_fuzz.c")]
+    sources = [str(p) for p in SOURCES] + [str(HOST / n) for n in ("memhw_stub_hal.c", "memhw_board_reference.c",
+                                                                    "memhw_fuzz.c")]
     includes = [f"-I{p}" for p in (CORE, HAL, HOST, PROTOCOL_C)]
     cmd = [gcc, "-std=c99", "-g", "-O0", "-Wall", "-Wextra", "-Werror", *SANITIZE, *BUILDS[build], *includes, *sources,
            "-o", str(exe)]
