@@ -220,6 +220,7 @@ int memhw_refuse(memhw_op_t *op, uint8_t status, const char *fmt, ...)
 uint8_t *memhw_reply(memhw_op_t *op, uint32_t size)
 {
     uint8_t *p = arena_alloc(op->c, op->req.seq, size, &op->out_offset);
+    op->in_arena = p != 0;
     op->out = p;
     op->out_len = p ? size : 0;
     op->out_cap = p ? size : 0;
@@ -538,7 +539,7 @@ static void finish(memhw_core_t *c, memhw_op_t *op, uint8_t status, const uint8_
                    uint32_t key, int cacheable, uint32_t offset)
 {
     reply_to(c, op->conn, op->gen, &op->req, status, 0, op->req.session, payload, len);
-    if (cacheable && op->req.session == c->session && c->cache_count < MEMHW_REPLY_CACHE + 1u) {
+    if (cacheable && op->req.session == c->session && c->cache_count < MEMHW_REPLY_CACHE) {
         memhw_cache_entry_t *e = &c->cache[c->cache_count++];
         e->seq = op->req.seq;
         e->opcode = op->req.opcode;
@@ -582,6 +583,7 @@ static void execute(memhw_core_t *c, memhw_op_t *op, uint32_t key, int cacheable
     op->out = 0;
     op->out_len = 0;
     op->out_offset = 0;
+    op->in_arena = 0;
     switch (op->msg) {
     case MEMHW_MSG_STATUS: result = handle_status(op); break;
     case MEMHW_MSG_ABORT: result = handle_abort_idle(op); break;
@@ -595,12 +597,12 @@ static void execute(memhw_core_t *c, memhw_op_t *op, uint32_t key, int cacheable
     switch (result) {
     case MEMHW_DONE:
         c->counters.executed[op->msg]++;
-        finish(c, op, MEMHW_STATUS_OK, op->out, op->out_len, key, cacheable, op->out_offset);
+        finish(c, op, MEMHW_STATUS_OK, op->out, op->out_len, key, cacheable && op->in_arena, op->out_offset);
         break;
     case MEMHW_ABORTED:
         memhw_ground(c);
         c->counters.executed[op->msg]++;
-        finish(c, op, MEMHW_STATUS_ABORTED, op->out, op->out_len, key, cacheable, op->out_offset);
+        finish(c, op, MEMHW_STATUS_ABORTED, op->out, op->out_len, key, cacheable && op->in_arena, op->out_offset);
         break;
     case MEMHW_REBOOTED:
         c->counters.executed[op->msg]++; /* the reply died with the old boot */

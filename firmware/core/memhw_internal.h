@@ -42,6 +42,7 @@ typedef struct memhw_op {
     uint32_t out_len;
     uint32_t out_cap;
     uint32_t out_offset;      /* where it lies in the arena */
+    uint8_t in_arena;         /* the reply was allocated there (memhw_reply): it can be cached */
     uint8_t small[4];         /* replies of ABORT and BYE (never cached) */
 } memhw_op_t;
 

@@ -28,7 +28,8 @@ from ..mock.emulator import WATCHDOG_DEFAULT, make_hardware
 from ..mock.hardware import MockHardware
 from ..mock.params import MockParams, make_params
 from ..peer import Counters
-from .hal import HalBridge, ffi, lib
+from ._core import ffi, lib
+from .hal import HalBridge
 
 __all__ = ["CBoard", "CConnection", "FIRMWARE_NAME"]
 
@@ -65,6 +66,18 @@ class _CoreHardware(MockHardware):
         """The core holds the limits; MockHardware's own assignments are ignored."""
 
 
+class _AssemblerView:
+    """What a test may ask of a connection's assembler: is a chunked request half received?"""
+
+    def __init__(self, conn: "CConnection"):
+        self._conn = conn
+
+    @property
+    def pending(self) -> bool:
+        c = self._conn
+        return not c.closed and bool(lib.memhw_core_pending(c.board._core, c.index))
+
+
 class CConnection:
     """One host connection to a :class:`CBoard` (a TCP socket, a pty, an in-process link)."""
 
@@ -84,19 +97,9 @@ class CConnection:
         return f"<CConnection {self.address or '?'}{' closed' if self.closed else ''}>"
 
     @property
-    def assembler(self) -> Any:
-        """``pending``: a chunked request half received (as the Python peer's assembler)."""
-        board, index = self.board, self.index
-
-        class _Assembler:
-            @property
-            def pending(self) -> bool:
-                return not self_closed() and bool(lib.memhw_core_pending(board._core, index))
-
-        def self_closed() -> bool:
-            return self.closed
-
-        return _Assembler()
+    def assembler(self) -> "_AssemblerView":
+        """The core's chunk assembler of this connection (``pending``, as the Python peer's)."""
+        return _AssemblerView(self)
 
     def receive(self, data: bytes) -> None:
         """Bytes from the host (raises ConnectionResetError on an injected link loss)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._core import ffi, lib
+from ._core import ffi
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..mock.hardware import MockHardware
@@ -228,5 +228,3 @@ def memhw_hal_poll(hal, conn, buf, cap):
 def memhw_hal_fault(hal, steps):
     return 1 if _bridge(hal).board._fault_point(None if steps < 0 else int(steps)) else 0
 
-
-__all__ += ["lib"]
