@@ -136,10 +136,12 @@ int memhw_check_group(memhw_op_t *op, uint32_t group, uint32_t *lines);
 void memhw_read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_code, const uint8_t *fixed,
                      uint32_t average, uint8_t *codes, uint8_t *gains, uint8_t *totals);
 
-/* Auto-range exposure 0 of the present batch (the gains kept for every sample). */
-void memhw_range_first(memhw_core_t *c, uint8_t *gains);
-/* Convert `samples` exposures of the present batch at per-column gains; per-column sums. */
-void memhw_sum_samples(memhw_core_t *c, uint32_t samples, const uint8_t *gains, int32_t *sums);
+/*
+ * READ_CURRENTS and READ_REFERENCE: convert `samples` exposures of the present batch at the
+ * fixed gains, or at the gains auto-ranged on the first sample (written to gains), and
+ * write the per-column sums as little-endian int32 to sums_le.
+ */
+void memhw_read_samples(memhw_core_t *c, const uint8_t *fixed, uint32_t samples, uint8_t *gains, uint8_t *sums_le);
 
 /* Pulse the masked devices of a batch row by row (memhw_pulses.c); see PULSE_SET. */
 typedef struct memhw_batch {

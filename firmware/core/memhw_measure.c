@@ -271,7 +271,7 @@ static void to_le16(uint8_t *p, uint32_t n)
 
 /* ------------------------------------------------------------------ handlers */
 
-void memhw_range_first(memhw_core_t *c, uint8_t *gains)
+static void range_first(memhw_core_t *c, uint8_t *gains)
 {
     int32_t probe[MEMHW_COLS_MAX];
     codes_t s;
@@ -280,7 +280,7 @@ void memhw_range_first(memhw_core_t *c, uint8_t *gains)
     auto_range(c, 1, gains, &s);
 }
 
-void memhw_sum_samples(memhw_core_t *c, uint32_t samples, const uint8_t *gains, int32_t *sums)
+static void sum_samples(memhw_core_t *c, uint32_t samples, const uint8_t *gains, int32_t *sums)
 {
     uint32_t cols = c->board.cols, e, j;
     for (j = 0; j < cols; j++) {
@@ -300,13 +300,27 @@ void memhw_sum_samples(memhw_core_t *c, uint32_t samples, const uint8_t *gains, 
     }
 }
 
+void memhw_read_samples(memhw_core_t *c, const uint8_t *fixed, uint32_t samples, uint8_t *gains, uint8_t *sums_le)
+{
+    int32_t sums[MEMHW_COLS_MAX];
+    uint32_t cols = c->board.cols, k;
+    if (fixed) {
+        memcpy(gains, fixed, cols);
+    } else { /* range on the first sample, keep that gain for the others */
+        range_first(c, gains);
+    }
+    sum_samples(c, samples, gains, sums);
+    for (k = 0; k < cols; k++) {
+        memhw_put32(sums_le + 4u * k, (uint32_t)sums[k]);
+    }
+}
+
 int memhw_handle_read_currents(memhw_op_t *op)
 {
     memhw_core_t *c = op->c;
-    uint32_t avg = op->v[MEMHW_READ_CURRENTS_REQUEST_AVERAGE].u, cols = c->board.cols, k;
+    uint32_t avg = op->v[MEMHW_READ_CURRENTS_REQUEST_AVERAGE].u, cols = c->board.cols;
     uint8_t buf[MEMHW_COLS_MAX], *p, *g, *sum;
     const uint8_t *fixed;
-    int32_t sums[MEMHW_COLS_MAX];
     memhw_writer_t w;
     if (memhw_check_average(op, avg) != MEMHW_DONE ||
         memhw_requested_gains(op, &op->v[MEMHW_READ_CURRENTS_REQUEST_GAINS], buf, &fixed) != MEMHW_DONE) {
@@ -322,16 +336,8 @@ int memhw_handle_read_currents(memhw_op_t *op)
     g = memhw_w_array(&w, cols, 1);
     sum = memhw_w_array(&w, cols, 4);
     memhw_hal_expose_levels(c->hal, avg);
-    if (fixed) {
-        memcpy(g, fixed, cols);
-    } else { /* range on the first sample, keep that gain for the others */
-        memhw_range_first(c, g);
-    }
-    memhw_sum_samples(c, avg, g, sums);
+    memhw_read_samples(c, fixed, avg, g, sum);
     memhw_hal_read_end(c->hal);
-    for (k = 0; k < cols; k++) {
-        memhw_put32(sum + 4u * k, (uint32_t)sums[k]);
-    }
     return MEMHW_DONE;
 }
 

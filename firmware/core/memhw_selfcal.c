@@ -3,8 +3,6 @@
  * on-board reference resistors) and READ_DAC (DAC read-back through the monitor ADC); the
  * C port of memhw/mock/selfcal.py.
  */
-#include <string.h>
-
 #include "memhw_handlers.h"
 
 int memhw_handle_read_reference(memhw_op_t *op)
@@ -12,10 +10,9 @@ int memhw_handle_read_reference(memhw_op_t *op)
     memhw_core_t *c = op->c;
     const memhw_board_t *b = &c->board;
     uint32_t k = op->v[MEMHW_READ_REFERENCE_REQUEST_INDEX].u, avg = op->v[MEMHW_READ_REFERENCE_REQUEST_AVERAGE].u;
-    uint32_t cols = b->cols, j;
+    uint32_t cols = b->cols;
     uint8_t buf[MEMHW_COLS_MAX], *p, *g, *codes;
     const uint8_t *fixed;
-    int32_t sums[MEMHW_COLS_MAX];
     memhw_writer_t w;
     if (k >= b->n_references) {
         return memhw_refuse(op, MEMHW_STATUS_LIMIT, "reference index %u outside 0..%u", k,
@@ -40,17 +37,9 @@ int memhw_handle_read_reference(memhw_op_t *op)
     w.len += 4u; /* monitor, below */
     g = memhw_w_array(&w, cols, 1);
     codes = memhw_w_array(&w, cols, 4);
-    if (fixed) {
-        memcpy(g, fixed, cols);
-    } else { /* range on the first sample, keep that gain for the others */
-        memhw_range_first(c, g);
-    }
-    memhw_sum_samples(c, avg, g, sums);
+    memhw_read_samples(c, fixed, avg, g, codes);
     memhw_put32(p + 13, (uint32_t)memhw_hal_monitor_reference(c->hal, avg));
     memhw_hal_read_end(c->hal);
-    for (j = 0; j < cols; j++) {
-        memhw_put32(codes + 4u * j, (uint32_t)sums[j]);
-    }
     return MEMHW_DONE;
 }
 
