@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test bench venv clean
 
-$(BIN)/memhw: pyproject.toml
+# the C firmware core's host module is compiled by the install: rebuild when its sources change
+$(BIN)/memhw: pyproject.toml setup.py $(wildcard firmware/*/*.c firmware/*/*.h firmware_protocol/c/*.c firmware_protocol/c/*.h)
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

@@ -1,4 +1,5 @@
-"""Generate the firmware's C header ``c/memhw_protocol.h`` from the protocol schema.
+"""Generate the firmware's C header ``c/memhw_protocol.h`` (and the payload layout tables
+``c/memhw_layouts.h``/``.c``, :mod:`firmware_protocol.ctables`) from the protocol schema.
 
 Run ``python -m firmware_protocol.cgen`` after editing ``protocol.toml`` to
 rewrite the header, or ``python -m firmware_protocol.cgen --check`` (CI) to
@@ -13,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from .ctables import LAYOUTS_C_PATH, LAYOUTS_H_PATH, generate_layouts_c, generate_layouts_h
 from .generated import write_or_check
 from .schema import SCALAR_TYPES, SCHEMA, Field, Schema
 
@@ -205,8 +207,9 @@ def generate_header(schema: Schema = SCHEMA) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the C header, or with ``--check`` exit 1 if it is stale."""
-    return write_or_check(lambda: {HEADER_PATH: generate_header()}, _COMMAND, __doc__.split("\n")[0], argv)
+    """Write the C header and layout tables, or with ``--check`` exit 1 if one is stale."""
+    return write_or_check(lambda: {HEADER_PATH: generate_header(), LAYOUTS_H_PATH: generate_layouts_h(),
+                                   LAYOUTS_C_PATH: generate_layouts_c()}, _COMMAND, __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -250,10 +250,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_mock_serve(args: argparse.Namespace) -> int:
     from urllib.parse import parse_qsl
 
-    from .mock.emulator import BoardEmulator
+    from .emulators import emulator_from_query
     from .peer import PeerServer
 
-    emulator = BoardEmulator.from_query(dict(parse_qsl(args.options or "")))
+    query = dict(parse_qsl(args.options or ""))
+    if args.firmware:
+        query["firmware"] = args.firmware
+    try:
+        emulator = emulator_from_query(query)
+    except ValueError as exc:
+        raise MemhwError(f"mock serve: {exc}") from None
     if args.pty:
         server = PeerServer.pty(emulator)
         print(f"serving mock board {emulator.serial} on {server.address}", flush=True)
@@ -381,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     sp.add_argument("--options", default="", metavar="QUERY",
                     help="emulator options as in mock:// addresses, e.g. 'preset=harsh&seed=4'")
+    sp.add_argument("--firmware", choices=("python", "c"), default=None,
+                    help="the board's protocol engine: the Python peer (default) or the C firmware core")
     sp.set_defaults(func=cmd_mock_serve)
     return p
 

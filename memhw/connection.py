@@ -4,7 +4,8 @@ Addresses
 ---------
 ``mock://[?preset=paper&seed=0&...]``
     The built-in board emulator, in this process (bytes still go through the
-    full protocol stack). ``faults=drop:0.01,corrupt:0.01,dup:0.01,delay:0.005,
+    full protocol stack). ``firmware=c`` puts the C firmware core (``firmware/``,
+    :mod:`memhw.cfirmware`) in place of the Python peer, over the same hardware model. ``faults=drop:0.01,corrupt:0.01,dup:0.01,delay:0.005,
     truncate:..,disconnect:..,reset:..`` wraps the link in a
     :class:`~memhw.transport.FaultyTransport` (seeded by ``fault_seed=``;
     ``reset`` makes the emulator reboot mid-operation with that probability per
@@ -61,7 +62,7 @@ def _query(address: str, query: str) -> dict[str, str]:
 
 
 def _open_mock(address: str, options: dict[str, Any]) -> Transport:
-    from .mock.emulator import BoardEmulator  # only when the user asks for the mock
+    from .emulators import emulator_from_query  # only when the user asks for the mock
 
     params = _query(address, urlsplit(address).query)
     try:
@@ -73,7 +74,7 @@ def _open_mock(address: str, options: dict[str, Any]) -> Transport:
             raise AddressError(f"fault_seed must be an integer, got {seed!r}") from None
         if spec is not None and spec.reset:  # reboots happen on the board's side
             params.update(faults=f"reset:{spec.reset}", fault_seed=str(fault_seed))
-        emulator = BoardEmulator.from_query(params)
+        emulator = emulator_from_query(params)
     except ValueError as exc:
         raise AddressError(f"{address!r}: {exc}") from None
     transport: Transport = InProcessTransport(emulator, url=address)

@@ -125,10 +125,10 @@ def bench_programming(seed: int = 4) -> list[dict]:
     targets, on a board calibrated first (so "model truth" measures programming, not
     an uncalibrated read-out)."""
     rows = []
-    runs = [(tol, algorithm, False) for tol in (4e-6, 2e-6) for algorithm in ("adaptive", "baseline")]
-    runs.append((2e-6, "adaptive", True))
-    for tol, algorithm, on_board in runs:
-        with memhw.connect(f"mock://?preset=paper&seed={seed}") as board:
+    runs = [(tol, algorithm, False, "python") for tol in (4e-6, 2e-6) for algorithm in ("adaptive", "baseline")]
+    runs += [(2e-6, "adaptive", True, "python"), (2e-6, "adaptive", True, "c")]  # the board's loop: both back ends
+    for tol, algorithm, on_board, firmware in runs:
+        with memhw.connect(f"mock://?preset=paper&seed={seed}&firmware={firmware}") as board:
             board.calibration = calibrate_board(board)  # this seed's board ships no calibration file
             emu: BoardEmulator = board.link.transport.peer
             t = np.random.default_rng(seed).uniform(*TARGET_RANGE, board.shape)
@@ -142,7 +142,8 @@ def bench_programming(seed: int = 4) -> list[dict]:
             done = r.converged
             s = r.summary()
             rows.append({
-                "algorithm": algorithm + (" (on board)" if on_board else ""), "tolerance": tol,
+                "algorithm": algorithm + ((" (on board, C core)" if firmware == "c" else " (on board)") if on_board
+                                          else ""), "tolerance": tol,
                 "pulses_median": s["pulses_median"], "pulses_p99": s["pulses_p99"],
                 "converged_own": s["converged_of_responsive"],
                 "within_tol_read32": float(np.mean(np.abs(g - t)[resp] <= tol)),

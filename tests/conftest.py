@@ -2,7 +2,9 @@
 
 By default each board test runs three times against the emulator: in-process
 (``mock://``), over a pseudo-terminal with real pyserial, and over TCP on
-127.0.0.1 with real pyvisa (``@py``). ``pytest --board ADDRESS`` runs the same
+127.0.0.1 with real pyvisa (``@py``); and three times more with the C firmware core
+in place of the Python peer (``-c`` variants: ``mock://?firmware=c``, the same
+hardware model under the core's HAL). ``pytest --board ADDRESS`` runs the same
 tests against that one address instead (real hardware, a served emulator...).
 """
 
@@ -11,11 +13,15 @@ from __future__ import annotations
 import pytest
 
 import memhw
+from memhw.cfirmware import CBoard
 from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
 from memhw.peer import PeerServer
 
-TRANSPORTS = ("inprocess", "pty-pyserial", "tcp-pyvisa")
+#: how the board is reached; "-c": the C firmware core as the board's peer
+TRANSPORTS = ("inprocess", "pty-pyserial", "tcp-pyvisa", "inprocess-c", "pty-pyserial-c", "tcp-pyvisa-c")
+#: every emulated board back end (the Python peer and the C core over the same hardware model)
+EMULATORS = (BoardEmulator, CBoard)
 SUITE_PRESET = "paper"
 SUITE_SEED = 11
 
@@ -34,7 +40,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class Reached:
     """How a test reached the board: its address and, for emulators, the emulator object."""
 
-    def __init__(self, address: str, emulator: BoardEmulator | None):
+    def __init__(self, address: str, emulator: BoardEmulator | CBoard | None):
         self.address = address
         self.emulator = emulator
 
@@ -45,11 +51,12 @@ def board_address(request: pytest.FixtureRequest):
     if kind not in TRANSPORTS:  # --board ADDRESS
         yield Reached(kind, None)
         return
-    if kind == "inprocess":
-        yield Reached(f"mock://?preset={SUITE_PRESET}&seed={SUITE_SEED}", None)
+    firmware_c = kind.endswith("-c")
+    if kind.startswith("inprocess"):
+        yield Reached(f"mock://?preset={SUITE_PRESET}&seed={SUITE_SEED}{'&firmware=c' if firmware_c else ''}", None)
         return
-    emulator = BoardEmulator(make_params(SUITE_PRESET), seed=SUITE_SEED)
-    if kind == "pty-pyserial":
+    emulator = (CBoard if firmware_c else BoardEmulator)(make_params(SUITE_PRESET), seed=SUITE_SEED)
+    if kind.startswith("pty-pyserial"):
         server = PeerServer.pty(emulator)
         address = server.address
     else:
@@ -62,13 +69,13 @@ def board_address(request: pytest.FixtureRequest):
 @pytest.fixture
 def board(board_address: Reached):
     with memhw.connect(board_address.address, timeout=5.0) as b:
-        if board_address.emulator is None and isinstance(getattr(b.link.transport, "peer", None), BoardEmulator):
+        if board_address.emulator is None and isinstance(getattr(b.link.transport, "peer", None), EMULATORS):
             board_address.emulator = b.link.transport.peer
         yield b
 
 
 @pytest.fixture
-def emulator(board: memhw.Board, board_address: Reached) -> BoardEmulator:
+def emulator(board: memhw.Board, board_address: Reached) -> BoardEmulator | CBoard:
     """The emulator behind ``board``; skips the test on real hardware."""
     if board_address.emulator is None:
         pytest.skip("needs the emulator's counters (not available on real hardware)")

@@ -24,7 +24,47 @@ from .params import MockParams, make_params
 from .periphery import Periphery
 from .identity import chip_id, default_serial
 
-__all__ = ["BoardEmulator", "FIRMWARE_VERSION", "WATCHDOG_DEFAULT"]
+__all__ = ["BoardEmulator", "FIRMWARE_VERSION", "WATCHDOG_DEFAULT", "make_hardware", "parse_query"]
+
+
+def make_hardware(params: MockParams, seed: int, serial: str | None, pace: float,
+                  cls: type[MockHardware] = MockHardware) -> MockHardware:
+    """The emulated hardware of a seed: chip and periphery drawn from it in a fixed order, so
+    every board back end (the Python peer, the C core) gets the same chip for the same seed."""
+    rng = np.random.default_rng(seed)
+    chip = Chip(params.chip, np.random.default_rng(rng.integers(2**63)))
+    periphery = Periphery(params.periphery, params.shape, np.random.default_rng(rng.integers(2**63)))
+    return cls(params, chip, periphery, serial or default_serial(params, seed), chip_id(params, seed), pace)
+
+
+def parse_query(query: dict[str, str]) -> tuple[MockParams, dict[str, Any]]:
+    """URL query parameters -> (parameters, keyword arguments of a board): ``preset``,
+    ``seed``, ``serial``, ``pace``, ``watchdog``, ``faults``, ``fault_seed`` and any mock
+    parameter by name.
+
+    Raises
+    ------
+    ValueError
+        An unknown parameter or a value of the wrong type, with the parameter's name.
+    """
+    q = dict(query)
+    extra: dict[str, Any] = {}
+    for name, conv in (("watchdog", float), ("fault_seed", int), ("seed", int), ("pace", float)):
+        if name in q:
+            text = q.pop(name)
+            try:
+                extra[name] = conv(text)
+            except ValueError:
+                kind = "an integer" if conv is int else "a number"
+                raise ValueError(f"{name} must be {kind}, got {text!r}") from None
+    for name in ("watchdog", "pace"):
+        if name in extra and not (extra[name] >= 0 and extra[name] < float("inf")):
+            raise ValueError(f"{name} must be a finite number >= 0, got {extra[name]!r}")
+    if "faults" in q:
+        extra["faults"] = FaultSpec.parse(q.pop("faults"))
+    preset = q.pop("preset", "paper")
+    extra["serial"] = q.pop("serial", None)
+    return make_params(preset, **q), extra
 
 
 class BoardEmulator(Peer):
@@ -58,12 +98,8 @@ class BoardEmulator(Peer):
                  pace: float = 0.0, watchdog: float = WATCHDOG_DEFAULT, faults: FaultSpec | str | None = None,
                  fault_seed: int = 0, minor: int | None = None):
         params = params or make_params()
-        rng = np.random.default_rng(seed)
-        chip = Chip(params.chip, np.random.default_rng(rng.integers(2**63)))
-        periphery = Periphery(params.periphery, params.shape, np.random.default_rng(rng.integers(2**63)))
         self.seed = seed
-        hardware = MockHardware(params, chip, periphery, serial or default_serial(params, seed),
-                                chip_id(params, seed), pace)
+        hardware = make_hardware(params, seed, serial, pace)
         super().__init__(hardware, watchdog=watchdog, faults=faults, fault_seed=fault_seed,
                          max_frame=params.board.max_frame, max_message=params.board.max_message,
                          name=f"mock board {hardware.serial}", minor=minor)
@@ -81,29 +117,15 @@ class BoardEmulator(Peer):
             An unknown parameter or a value of the wrong type, with the parameter's name.
         """
         q = dict(query)
-        extra: dict[str, Any] = {}
-        for name, conv in (("watchdog", float), ("fault_seed", int), ("seed", int), ("pace", float)):
-            if name in q:
-                text = q.pop(name)
-                try:
-                    extra[name] = conv(text)
-                except ValueError:
-                    kind = "an integer" if conv is int else "a number"
-                    raise ValueError(f"{name} must be {kind}, got {text!r}") from None
-        for name in ("watchdog", "pace"):
-            if name in extra and not (extra[name] >= 0 and extra[name] < float("inf")):
-                raise ValueError(f"{name} must be a finite number >= 0, got {extra[name]!r}")
-        if "faults" in q:
-            extra["faults"] = FaultSpec.parse(q.pop("faults"))
+        minor = None
         if "protocol" in q:
             text = q.pop("protocol")
-            major, _, minor = text.partition(".")
-            if major != str(fp.MAJOR) or not minor.isdigit() or int(minor) > fp.MINOR:
+            major, _, digits = text.partition(".")
+            if major != str(fp.MAJOR) or not digits.isdigit() or int(digits) > fp.MINOR:
                 raise ValueError(f"protocol must be {fp.MAJOR}.0 .. {fp.MAJOR}.{fp.MINOR}, got {text!r}")
-            extra["minor"] = int(minor)
-        preset = q.pop("preset", "paper")
-        serial = q.pop("serial", None)
-        return cls(make_params(preset, **q), serial=serial, **extra)
+            minor = int(digits)
+        params, extra = parse_query(q)
+        return cls(params, minor=minor, **extra)
 
     # ------------------------------------------------------------ the hardware
     @property

@@ -49,4 +49,4 @@ def chip_id(params: MockParams, seed: int) -> str:
     same chip: what one was programmed to, the other does not hold, so a session file can
     tell that a run is about to be resumed on another (e.g. a fresh in-process) chip."""
     key = repr((dataclasses.astuple(params.chip), seed)).encode()
-    return f"MOCK-CHIP-{zlib.crc32(key):08X}-{secrets.token_hex(3).upper()}"
+    return f"MOCK-CHIP-{zlib.crc32(key):08X}-{secrets.randbits(24):06X}"

@@ -124,7 +124,7 @@ def test_board_run_equals_the_host_path_within_the_numeric_error(preset: str, la
 
 
 def test_progress_abort_and_clipping() -> None:
-    with memhw.connect("mock://?preset=ideal&seed=6&rows=32", timeout=5.0) as board:
+    with memhw.connect("mock://?preset=ideal&seed=6&rows=32", timeout=30.0) as board:
         spec = _load(board, last_step=False)
         seen: list[tuple[int, int]] = []
         board.run_network(_sequences(n=2), progress=lambda d, t: seen.append((d, t)))
@@ -136,11 +136,17 @@ def test_progress_abort_and_clipping() -> None:
         emu = board.link.transport.peer
         emu.pace = 2000.0
         long = [np.zeros((400, X))]
-        timer = threading.Timer(0.2, board.abort)
-        timer.start()
+        def abort_once_running() -> None:
+            while emu.hardware.counters.busy_time < busy0 + 0.001:  # a few steps in
+                threading.Event().wait(0.001)
+            board.abort()  # as a Ctrl+C handler would, while the request is in flight
+
+        busy0 = emu.hardware.counters.busy_time
+        killer = threading.Thread(target=abort_once_running)
+        killer.start()
         with pytest.raises(memhw.OperationAborted) as err:
             board.run_network(long)
-        timer.join()
+        killer.join()
         assert 0 < err.value.reply["steps_done"] < 400
         emu.pace = 0.0
         assert len(board.run_network(_sequences(n=1)).outputs) == 1 and spec.per_step  # in step after the abort

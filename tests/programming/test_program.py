@@ -132,16 +132,19 @@ def test_forming_electroforms_unformed_devices() -> None:
         assert "formed" in str(result)
 
 
-def test_on_board_program_reports_progress_and_is_abortable() -> None:
+@pytest.mark.parametrize("firmware", ["python", "c"])
+def test_on_board_program_reports_progress_and_is_abortable(firmware: str) -> None:
     import threading
 
     from memhw.board import Board
+    from memhw.cfirmware import CBoard
     from memhw.link import Link
     from memhw.mock.emulator import BoardEmulator
     from memhw.mock.params import make_params
     from memhw.transport import InProcessTransport
 
-    emu = BoardEmulator(make_params("paper", rows=16), seed=2, pace=50.0)  # slowed: rounds take real time
+    peer = CBoard if firmware == "c" else BoardEmulator
+    emu = peer(make_params("paper", rows=16), seed=2, pace=50.0)  # slowed: rounds take real time
     board = Board(Link(InProcessTransport(emu), timeout=10.0), "test://")
     t = np.random.default_rng(2).uniform(LO, HI, board.shape)
 

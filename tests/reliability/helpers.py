@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import memhw
+from memhw.cfirmware import CBoard
 from memhw.mock.emulator import BoardEmulator
 
 #: the link every soak uses: 1 % drop, corruption and duplication per frame, each direction
@@ -20,9 +21,9 @@ def connect(address: str, **kw) -> memhw.Board:
     return memhw.connect(address, **kw)
 
 
-def emulator(board: memhw.Board) -> BoardEmulator:
+def emulator(board: memhw.Board) -> BoardEmulator | CBoard:
     peer = board.link.transport.peer
-    assert isinstance(peer, BoardEmulator)
+    assert isinstance(peer, (BoardEmulator, CBoard))
     return peer
 
 

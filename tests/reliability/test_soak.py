@@ -1,6 +1,7 @@
 """Soak: programming over a lossy, breaking link applies every pulse exactly once.
 
 The same programming runs twice per seed on ``mock://?preset=paper&seed=N&rows=32``
+(for each board back end: the Python peer, and the C firmware core with ``firmware=c``)
 (32 x 64): once over a clean link and once through a FaultyTransport with 1 % of
 frames dropped, 1 % corrupted and 1 % duplicated in each direction, and the connection
 cut at random (0.3 % of frames): the host reopens it, resumes its session and re-sends
@@ -9,8 +10,8 @@ the request in flight. Every request executes exactly once on the board in both 
 emulator consumes its random streams identically and the final conductances are
 bit-for-bit equal; the emulator's per-device pulse counters equal the host's record, and
 the session file's ledger confirms every pulse with none left unconfirmed. Bounded in
-time: stops after SOAK_SECONDS (default 20 s, ``MEMHW_SOAK_SECONDS`` to change) or
-SOAK_RUNS runs.
+time: stops after SOAK_SECONDS (default 20 s, ``MEMHW_SOAK_SECONDS`` to change; half of it for
+the C core) or SOAK_RUNS runs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import time
 
 import numpy as np
+import pytest
 
 import memhw
 
@@ -55,15 +57,17 @@ def _program(address: str, seed: int, path=None):
     return out
 
 
-def test_soak_lossy_link_exactly_once(tmp_path) -> None:
+@pytest.mark.parametrize("firmware", ["python", "c"])
+def test_soak_lossy_link_exactly_once(tmp_path, firmware: str) -> None:
     t0 = time.monotonic()
+    budget = SOAK_SECONDS if firmware == "python" else SOAK_SECONDS / 2  # the C core: half the time, same checks
     totals = dict(runs=0, requests=0, retries=0, stale_replies_dropped=0, cache_hits=0, pulses=0,
                   pulses_double_applied=0, pulses_lost=0, faults_injected=0, frames=0, dropped=0,
                   corrupted=0, duplicated=0, connection_cuts=0, sessions_resumed=0, falsely_acknowledged=0)
     seed = 0
-    while totals["runs"] < SOAK_RUNS and (totals["runs"] < 2 or time.monotonic() - t0 < SOAK_SECONDS):
+    while totals["runs"] < SOAK_RUNS and (totals["runs"] < 2 or time.monotonic() - t0 < budget):
         seed += 1
-        base = f"mock://?preset=paper&seed={seed}&rows=32"
+        base = f"mock://?preset=paper&seed={seed}&rows=32&firmware={firmware}"
         clean = _program(base, seed)
         lossy = _program(f"{base}&faults={FAULTS}&fault_seed={seed}", seed, tmp_path / f"soak{seed}.h5")
         r = lossy["result"]
@@ -95,7 +99,7 @@ def test_soak_lossy_link_exactly_once(tmp_path) -> None:
                        ("duplicated", f.duplicated)):
             totals[k] += sum(src.values())
     totals["seconds"] = round(time.monotonic() - t0, 1)
-    print("SOAK", json.dumps(totals))
+    print("SOAK", firmware, json.dumps(totals))
     assert totals["faults_injected"] > 50 and totals["retries"] > 0 and totals["cache_hits"] > 0
     assert totals["connection_cuts"] > 0 and totals["sessions_resumed"] >= totals["connection_cuts"]
     assert totals["pulses_double_applied"] == totals["pulses_lost"] == totals["falsely_acknowledged"] == 0
