@@ -15,7 +15,7 @@ from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
 from memhw.peer import PeerServer
 
-TRANSPORTS = ("inprocess", "pty-pyserial", "tcp-pyvisa")
+TRANSPORTS = ("inprocess", "pty-pyserial", "tcp-pyvisa", "dpe-pty")
 SUITE_PRESET = "paper"
 SUITE_SEED = 11
 
@@ -34,9 +34,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class Reached:
     """How a test reached the board: its address and, for emulators, the emulator object."""
 
-    def __init__(self, address: str, emulator: BoardEmulator | None):
+    def __init__(self, address: str, emulator: BoardEmulator | None, firmware=None):
         self.address = address
         self.emulator = emulator
+        self.firmware = firmware  # dpe: the emulated original firmware behind the bridge
 
 
 @pytest.fixture
@@ -47,6 +48,13 @@ def board_address(request: pytest.FixtureRequest):
         return
     if kind == "inprocess":
         yield Reached(f"mock://?preset={SUITE_PRESET}&seed={SUITE_SEED}", None)
+        return
+    if kind == "dpe-pty":  # the original board's ASCII firmware, emulated, through the bridge
+        from memhw.dpe.emulator import DpeEmulator
+
+        firmware = DpeEmulator(make_params(SUITE_PRESET), seed=SUITE_SEED)
+        with PeerServer.pty(firmware) as server:
+            yield Reached(f"dpe://{server.address}", None, firmware)
         return
     emulator = BoardEmulator(make_params(SUITE_PRESET), seed=SUITE_SEED)
     if kind == "pty-pyserial":
@@ -64,7 +72,20 @@ def board(board_address: Reached):
     with memhw.connect(board_address.address, timeout=5.0) as b:
         if board_address.emulator is None and isinstance(getattr(b.link.transport, "peer", None), BoardEmulator):
             board_address.emulator = b.link.transport.peer
+        if board_address.firmware is not None:
+            board_address.emulator = BridgedFirmware(b.link.transport.peer, board_address.firmware)
         yield b
+
+
+class BridgedFirmware:
+    """The dpe variant's "emulator": the bridge's protocol counters (reply cache) over the
+    emulated firmware's hardware (pulses per device)."""
+
+    def __init__(self, peer, firmware):
+        self.counters = peer.counters
+        self.levels = peer.levels
+        self.hardware = firmware.hardware
+        self.chip = firmware.chip
 
 
 @pytest.fixture
