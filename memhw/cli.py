@@ -183,13 +183,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_mock_serve(args: argparse.Namespace) -> int:
     from urllib.parse import parse_qsl
 
-    from .mock.emulator import BoardEmulator
     from .peer import PeerServer
 
-    emulator = BoardEmulator.from_query(dict(parse_qsl(args.options or "")))
+    options = dict(parse_qsl(args.options or ""))
+    if args.dialect == "dpe":  # the original board's ASCII firmware (memhw.dpe)
+        from .dpe.emulator import DpeEmulator
+
+        emulator = DpeEmulator.from_query(options)
+        name, scheme = "original (DPE ASCII) board", "dpe://"
+    else:
+        from .mock.emulator import BoardEmulator
+
+        emulator = BoardEmulator.from_query(options)
+        name, scheme = f"mock board {emulator.serial}", ""
     if args.pty:
         server = PeerServer.pty(emulator)
-        print(f"serving mock board {emulator.serial} on {server.address}", flush=True)
+        print(f"serving {name} on {scheme}{server.address}", flush=True)
     else:
         host, _, port = args.tcp.rpartition(":")
         host = host or "127.0.0.1"
@@ -199,8 +208,10 @@ def cmd_mock_serve(args: argparse.Namespace) -> int:
                                  "pass --allow-remote to expose it beyond this machine")
             logging.warning("binding %s: anyone who can reach this address can drive the mock board", host)
         server = PeerServer.tcp(emulator, host, int(port or 0))
-        print(f"serving mock board {emulator.serial} on {server.address}  (VISA: {server.visa_address})",
-              flush=True)
+        if args.dialect == "dpe":
+            print(f"serving {name} on dpe+{server.address}", flush=True)
+        else:
+            print(f"serving {name} on {server.address}  (VISA: {server.visa_address})", flush=True)
     try:
         while True:
             time.sleep(3600)
@@ -304,7 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     sp.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     sp.add_argument("--options", default="", metavar="QUERY",
-                    help="emulator options as in mock:// addresses, e.g. 'preset=harsh&seed=4'")
+                    help="emulator options as in mock:// addresses, e.g. 'preset=harsh&seed=4' (dpe: also "
+                         "dialect fields and line faults, e.g. 'faults=mute:0.05')")
+    sp.add_argument("--dialect", choices=("memhw", "dpe"), default="memhw",
+                    help="memhw: memhw's protocol (default); dpe: the original board's 2017 ASCII command set")
     sp.set_defaults(func=cmd_mock_serve)
     return p
 
