@@ -14,13 +14,10 @@ import logging
 import threading
 from typing import Any, Callable
 
-import numpy as np
-
 from ..mock.chip import Chip
+from ..mock.emulator import BoardEmulator
 from ..mock.hardware import MockHardware
-from ..mock.identity import chip_id
 from ..mock.params import MockParams, make_params
-from ..mock.periphery import Periphery
 from .dialect import Dialect
 from .firmware import Firmware
 from .linefaults import LineFaults, LineFaultSpec
@@ -98,11 +95,10 @@ class DpeEmulator:
         if params.shape != (self.dialect.rows, self.dialect.cols):
             raise ValueError(f"the dialect's board is {self.dialect.rows} x {self.dialect.cols}, "
                              f"the chip {params.shape[0]} x {params.shape[1]}")
-        rng = np.random.default_rng(seed)
-        chip = Chip(params.chip, np.random.default_rng(rng.integers(2**63)))
-        periphery = Periphery(params.periphery, params.shape, np.random.default_rng(rng.integers(2**63)))
         self.seed = seed
-        self.hardware = MockHardware(params, chip, periphery, EMULATOR_SERIAL, chip_id(params, seed))
+        # the mock board's own hardware, built by the mock itself: the same seed gives the
+        # same chip and periphery as mock:// (its protocol engine is not used)
+        self.hardware: MockHardware = BoardEmulator(params, seed=seed, serial=EMULATOR_SERIAL).hardware
         self.firmware = Firmware(self.hardware, self.dialect)
         if isinstance(faults, str):
             faults = LineFaultSpec.parse(faults)
@@ -139,16 +135,9 @@ class DpeEmulator:
 
     # ------------------------------------------------------------ what it is made of
     @property
-    def params(self) -> MockParams:
-        return self.hardware.params
-
-    @property
     def chip(self) -> Chip:
+        """The emulated array (``hardware`` holds periphery, parameters and counters too)."""
         return self.hardware.chip
-
-    @property
-    def periphery(self) -> Periphery:
-        return self.hardware.periphery
 
     @property
     def busy_time(self) -> float:

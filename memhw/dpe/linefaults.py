@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..faults import FaultSpec
+
 __all__ = ["LineFaultSpec", "LineFaults"]
 
 
@@ -44,21 +46,9 @@ class LineFaultSpec:
 
     @classmethod
     def parse(cls, text: str) -> "LineFaultSpec":
-        """From ``"mute:0.1,drop:0.01"``; ValueError naming a bad entry."""
-        known = {f.name for f in fields(cls)}
-        values: dict[str, float] = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            name, _, value = part.partition(":")
-            if name not in known:
-                raise ValueError(f"unknown line fault {name!r}; known: {', '.join(sorted(known))}")
-            try:
-                x = float(value)
-            except ValueError:
-                raise ValueError(f"line fault {name} needs a probability, got {value!r}") from None
-            if not 0.0 <= x <= 1.0:
-                raise ValueError(f"line fault {name}={x:g} is outside [0, 1]")
-            values[name] = x
-        return cls(**values)
+        """From ``"mute:0.1,drop:0.01"``, the syntax of :class:`memhw.faults.FaultSpec`
+        (whose parser this is); :class:`~memhw.errors.AddressError` naming a bad entry."""
+        return FaultSpec.parse.__func__(cls, text)  # type: ignore[attr-defined]
 
 
 class LineFaults:

@@ -33,7 +33,7 @@ def test_offset_calibration_is_what_the_board_can_measure(tmp_path, monkeypatch)
         cal = calibrate_offsets(board)
         assert cal.problems() == [] and "no reference resistors" in cal.meta["method"]
         assert np.allclose(cal.tia_gain, 1.0)  # gains cannot be measured without known currents
-        assert np.abs(cal.tia_offset - emu.periphery.tia_offset).max() < 2e-4  # volts at the ADC
+        assert np.abs(cal.tia_offset - emu.hardware.periphery.tia_offset).max() < 2e-4  # volts at the ADC
         path = save_calibration(cal, calibration_path(cal.serial, tmp_path))
     monkeypatch.setenv("MEMHW_CALIBRATION_DIR", str(tmp_path))
     with bridged("paper", 2, query="serial=DPE-LAB-1", calibration="auto") as (board, emu):  # found by serial
