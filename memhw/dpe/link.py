@@ -206,8 +206,11 @@ class AsciiLink:
                        f"({self.timeout:g} s each)")
 
     def close(self) -> None:
+        """Release the port (idempotent)."""
         self.transport.close()
 
     def reopen(self) -> None:
+        """Open the port again with empty buffers; the next command resynchronises."""
         self._buffer.clear()
+        self.synced = False
         self.transport.reopen()

@@ -140,3 +140,45 @@ def test_nothing_answering_fails_fast_and_clearly() -> None:
 def test_bad_options_are_refused_before_opening(query, message) -> None:
     with pytest.raises(memhw.AddressError, match=message):
         memhw.connect(f"dpe:///nonexistent?{query}")
+
+
+class _AbortAfter:
+    """An operation context whose host asks to stop after ``n`` checks (as an ABORT would)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.progress_reports: list[int] = []
+
+    def should_stop(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+    def progress(self, rows_done: int, row_count: int) -> None:
+        self.progress_reports.append(rows_done)
+
+    def step_done(self, steps: int) -> None:
+        return None
+
+
+def test_abort_stops_between_halves_never_inside_one(ideal) -> None:
+    from memhw.dpe.handlers import HANDLERS
+    from memhw.peer import Aborted
+
+    board, emu = ideal
+    bridge = board.link.transport.peer.bridge
+    mask = np.zeros((100, 64), bool)
+    mask[[0, 50, 70, 99], 3] = True  # rows 20, 70, 90 and 119 of the array
+    values = {"row_start": 20, "row_count": 100, "mask": np.packbits(mask.ravel(), bitorder="little"),
+              "amplitude": np.array([board.codes.line_codes(2.5)]), "gate": np.array([3277]),
+              "width": np.array([203])}
+    op = _AbortAfter(1)
+    with pytest.raises(Aborted) as e:
+        HANDLERS["PULSE_SET"](bridge, values, op)
+    assert e.value.reply == {"rows_done": 44, "pulses": 1} and op.progress_reports == [44]  # the top half only
+    assert emu.hardware.counters.pulses[20, 3] == 1 and emu.hardware.counters.pulses.sum() == 1
+
+
+def test_reconnect_reopens_the_port(ideal) -> None:
+    board, emu = ideal
+    board.reconnect()
+    assert board.read_conductance(rows=1).shape == (1, 64) and emu.firmware.counters.commands[10] >= 1
