@@ -11,6 +11,7 @@ hold on this back end and the table of assumptions.
 :mod:`.link`           line I/O with deadlines and resync over pyserial
 :mod:`.bridge`         the peer back end (``DpeBridge``), ``open_bridge``
 :mod:`.handlers`       protocol requests as old commands
+:mod:`.offsets`        the calibration this board allows (TIA offsets)
 :mod:`.firmware`       the old firmware's command interpreter over the mock hardware
 :mod:`.linefaults`     faults of the old link, injected on the board's side
 :mod:`.emulator`       ``DpeEmulator``: firmware + chip + faults, servable on a pty/TCP
