@@ -40,6 +40,10 @@ __all__ = ["BridgeOptions", "DpeBridge", "BridgePeer", "BridgeTransport", "open_
 
 log = logging.getLogger("memhw.dpe")
 GROUPS = {"ROWS": 0, "COLS": 1, "GATES": 2}
+#: deadline allowances (not a model of the board): seconds per row or vector a command may
+#: take beyond its pulse widths, and characters per ADC code in an answer ("65535,")
+ROW_ALLOWANCE = 20e-6
+CHARS_PER_CODE = 6
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,8 @@ class DpeBridge:
 
         def attempt() -> np.ndarray:
             self.link.send([codec.read_line(d, v_read, gain, half)])
-            lines = self.link.answer(d.read_done, busy=d.half_rows * 20e-6, expect_bytes=d.half_rows * d.cols * 6)
+            lines = self.link.answer(d.read_done, busy=d.half_rows * ROW_ALLOWANCE,
+                                     expect_bytes=d.half_rows * d.cols * CHARS_PER_CODE)
             return codec.parse_read_block(lines, d)
 
         raw = self._retrying(f"read of rows {self._rows_text(half)}", attempt)
@@ -229,14 +234,19 @@ class DpeBridge:
         for s in range(0, len(vectors), d.vmm_max_vectors):
             block = vectors[s : s + d.vmm_max_vectors]
 
+            def answers(vectors: np.ndarray) -> np.ndarray:
+                """Send one command 20, read its ``vmm_repeat`` answers, average them."""
+                self.link.send(codec.vmm_lines(d, gain, gates, row_enable, col_enable, vectors))
+                n = len(vectors)
+                repeats = [codec.parse_vmm_block(self.link.answer(
+                    d.vmm_done, busy=n * ROW_ALLOWANCE, expect_bytes=n * d.cols * CHARS_PER_CODE), d, n)
+                    for _ in range(d.vmm_repeat)]
+                return np.rint(np.mean(repeats, axis=0)).astype(np.int64)
+
             def attempt(block: np.ndarray = block) -> np.ndarray:
-                if d.vmm_warmup:  # the driver's dummy run before each VMM
-                    self.link.send(codec.vmm_lines(d, gain, gates, row_enable, col_enable, block[: d.vmm_warmup]))
-                    self.link.answer(d.vmm_done, expect_bytes=d.vmm_warmup * d.cols * 6)
-                self.link.send(codec.vmm_lines(d, gain, gates, row_enable, col_enable, block))
-                lines = self.link.answer(d.vmm_done, busy=len(block) * 20e-6,
-                                         expect_bytes=len(block) * d.cols * 6)
-                return codec.parse_vmm_block(lines, d, len(block))
+                if d.vmm_warmup:  # the driver's dummy run before each VMM; its answer is dropped
+                    answers(block[: d.vmm_warmup])
+                return answers(block)
 
             out.append(self._retrying(f"VMM of {len(block)} vectors", attempt))
         return np.concatenate(out) if out else np.zeros((0, d.cols), np.int64)
@@ -267,7 +277,7 @@ class DpeBridge:
         except (LinkDown, TransportError) as exc:
             raise self._failure(f"{what} not sent", exc) from None
         slow = d.slow_set_width if kind == "set" else d.slow_reset_width
-        busy = d.half_rows * ((slow if mode == "slow" else float(self.transfer.widths(width))) + 20e-6)
+        busy = d.half_rows * ((slow if mode == "slow" else float(self.transfer.widths(width))) + ROW_ALLOWANCE)
         reference = self.reference.get(half)
         self.reference[half] = None  # whatever happens now, the half may have changed
         try:

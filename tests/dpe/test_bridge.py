@@ -182,3 +182,25 @@ def test_reconnect_reopens_the_port(ideal) -> None:
     board, emu = ideal
     board.reconnect()
     assert board.read_conductance(rows=1).shape == (1, 64) and emu.firmware.counters.commands[10] >= 1
+
+
+def test_dialect_variants_are_options_not_code() -> None:
+    """A lab whose board repeats VMM answers, warms up with a dummy VMM, ends lines with LF
+    only and packs enable bits MSB first: the same bridge, told so in the address."""
+    from memhw.dpe.dialect import Dialect
+    from memhw.mock.params import make_params
+
+    query = "vmm_repeat=3&vmm_warmup=2&reply_eol=lf&enable_bit_order=msb"
+    dialect = Dialect.from_options(dict(q.split("=") for q in query.split("&")))
+    emulator = DpeEmulator(make_params("ideal"), seed=3, dialect=dialect)
+    with PeerServer.pty(emulator) as server:
+        with memhw.connect(f"dpe://{server.address}?{query}", calibration=None, limits=None) as board:
+            rng = np.random.default_rng(2)
+            board.pulse_set(rng.random(board.shape) < 0.5, v=2.5, gate=1.2)
+            v = rng.uniform(-0.2, 0.2, (4, 128))
+            y = board.vmm(v)
+            assert np.abs(y - v @ emulator.chip.G).max() < 2e-6
+            mask = np.zeros(128, bool)
+            mask[[3, 77]] = True
+            board.apply(rows=0.1, row_mask=mask, gates=5.0)  # undriven rows disabled: MSB-first enable bytes
+            assert np.allclose(board.read_currents(), 0.1 * emulator.chip.G[[3, 77]].sum(0), rtol=0.01, atol=2e-8)

@@ -42,12 +42,16 @@ def test_offset_calibration_is_what_the_board_can_measure(tmp_path, monkeypatch)
     assert after < before / 4
 
 
-def test_gate_sweep_runs(paper, tmp_path) -> None:
-    board, _ = paper
+def test_characterisation_sweeps_run(paper) -> None:
+    board, emu = paper
     curve = sweeps.gate_sweep(board, gates=np.arange(0.7, 1.61, 0.3), rows=slice(100, 116))
     slope, _ = curve.fit()
     assert 80e-6 < slope < 115e-6  # DOMAIN.md: ~98 uS/V
     assert np.all(np.diff(curve.median) > 0)
+    # I-V: DC levels held by the bridge, applied by command 20 at each point
+    iv = sweeps.iv_sweep(board, devices=[(100, 0), (101, 1)], n=5, average=2)
+    g = emu.chip.g_eff()[[100, 101], [0, 1]]
+    assert np.allclose(iv.conductance, g, rtol=0.1)
 
 
 def test_airline_lstm_inference_runs() -> None:
