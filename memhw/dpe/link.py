@@ -40,6 +40,7 @@ class NoAnswer(Exception):
 class AsciiStats:
     """What crossed the ASCII line."""
 
+    exchanges: int = 0      # commands sent (a pulse command of three lines, a VMM with its vectors: one)
     commands: int = 0       # command lines sent (a pulse command is three)
     lines_in: int = 0
     bytes_out: int = 0
@@ -101,6 +102,7 @@ class AsciiLink:
         eol = self.dialect.command_eol
         data = "".join(line + eol for line in lines).encode("ascii")
         self.transport.write(data)
+        self.stats.exchanges += 1
         self.stats.commands += len(lines)
         self.stats.bytes_out += len(data)
         drain = getattr(self.transport, "drain", None)
