@@ -24,6 +24,7 @@ resistors, no monitor ADC). Every check happens before the first command is sent
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -241,14 +242,8 @@ def _pulses(b: "DpeBridge", v: dict, op: Operation, kind: str) -> dict:
     return {"rows_done": count, "pulses": pulses}
 
 
-@HANDLERS.register("PULSE_SET")
-def pulse_set(b: "DpeBridge", v: dict, op: Operation) -> dict:
-    return _pulses(b, v, op, "set")
-
-
-@HANDLERS.register("PULSE_RESET")
-def pulse_reset(b: "DpeBridge", v: dict, op: Operation) -> dict:
-    return _pulses(b, v, op, "reset")
+for _kind in ("set", "reset"):  # PULSE_SET, PULSE_RESET
+    HANDLERS.register(f"PULSE_{_kind.upper()}")(partial(_pulses, kind=_kind))
 
 
 # --------------------------------------------------------------------------- DC levels
