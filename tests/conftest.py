@@ -82,10 +82,15 @@ class BridgedFirmware:
     emulated firmware's hardware (pulses per device)."""
 
     def __init__(self, peer, firmware):
+        self.peer = peer
         self.counters = peer.counters
-        self.levels = peer.levels
         self.hardware = firmware.hardware
         self.chip = firmware.chip
+
+    @property
+    def levels(self):
+        """The DC levels the bridge holds (applied only while a READ_CURRENTS converts)."""
+        return self.peer.levels
 
 
 @pytest.fixture
