@@ -7,8 +7,9 @@ any board, and the bridge's handlers (:mod:`memhw.dpe.handlers`) translate every
 into the old commands. What the old firmware cannot do is absent from the handler table,
 so HELLO's ``opcodes`` announce it missing and ``Board.supports`` sees it.
 
-Safety without sequence numbers (``docs/dpe.md``): before every command the bridge
-resynchronises (``1024`` -> ``go``); a read or VMM whose answer is lost or malformed is
+Safety without sequence numbers (``docs/dpe.md``): before every pulse command, and after
+any answer that was lost or malformed, the bridge resynchronises (``1024`` -> ``go``); a
+read or VMM whose answer is lost or malformed is
 read again a bounded number of times (reads change nothing); a pulse command is **never
 sent twice**: when its acknowledgement is lost or garbled the bridge resynchronises,
 looks for a late acknowledgement, reads the half back and compares it with the last read
