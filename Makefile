@@ -17,8 +17,10 @@ venv: $(BIN)/memhw
 demo: venv
 	$(BIN)/memhw demo
 
+# one BLAS thread: the emulators' small matrix products gain nothing from more, and on a
+# busy 2-core machine threaded BLAS makes the pty/TCP tests many times slower
 test: venv
-	$(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 bench: venv
 	$(BIN)/python scripts/bench.py

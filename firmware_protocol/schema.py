@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 import zlib
+from functools import cached_property
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
@@ -118,16 +119,19 @@ class Schema:
         KeyError
             If there is no such message.
         """
-        for m in self.messages:
-            if m.name == key or m.opcode == key:
-                return m
-        raise KeyError(key)
+        return self._messages_by_key[key]
 
     def status_name(self, code: int) -> str:
-        for name, value in self.status.items():
-            if value == code:
-                return name
-        return f"STATUS_{code}"
+        name = self._status_names.get(code)
+        return name if name is not None else f"STATUS_{code}"
+
+    @cached_property
+    def _messages_by_key(self) -> dict[str | int, Message]:
+        return {**{m.name: m for m in self.messages}, **{m.opcode: m for m in self.messages}}
+
+    @cached_property
+    def _status_names(self) -> dict[int, str]:
+        return {code: name for name, code in self.status.items()}
 
 
 def _fields(items: list[dict]) -> tuple[Field, ...]:

@@ -429,7 +429,8 @@ class Board:
         status = BoardStatus(busy=bool(r["busy"]), last_status=fp.SCHEMA.status_name(int(r["last_status"])),
                              last_error=r["last_error"], requests=int(r["requests"]), pulses=int(r["pulses"]),
                              uptime=float(r["uptime"]))
-        self._notify("status", {}, dataclasses.asdict(status))
+        if self._observers:  # (asdict deep-copies: only when someone records it)
+            self._notify("status", {}, dataclasses.asdict(status))
         return status
 
     def ground_all(self) -> None:

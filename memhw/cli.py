@@ -250,19 +250,29 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_mock_serve(args: argparse.Namespace) -> int:
     from urllib.parse import parse_qsl
 
-    from .emulators import emulator_from_query
     from .peer import PeerServer
 
-    query = dict(parse_qsl(args.options or ""))
-    if args.firmware:
-        query["firmware"] = args.firmware
+    options = dict(parse_qsl(args.options or ""))
     try:
-        emulator = emulator_from_query(query)
+        if args.dialect == "dpe":  # the original board's ASCII firmware (memhw.dpe)
+            if args.firmware:
+                raise ValueError("--firmware applies to --dialect memhw only")
+            from .dpe.emulator import DpeEmulator
+
+            emulator = DpeEmulator.from_query(options)
+            name, scheme = "original (DPE ASCII) board", "dpe://"
+        else:
+            from .emulators import emulator_from_query
+
+            if args.firmware:
+                options["firmware"] = args.firmware
+            emulator = emulator_from_query(options)
+            name, scheme = f"mock board {emulator.serial}", ""
     except ValueError as exc:
         raise MemhwError(f"mock serve: {exc}") from None
     if args.pty:
         server = PeerServer.pty(emulator)
-        print(f"serving mock board {emulator.serial} on {server.address}", flush=True)
+        print(f"serving {name} on {scheme}{server.address}", flush=True)
     else:
         host, port = args.tcp
         if host not in ("127.0.0.1", "localhost", "::1"):
@@ -274,8 +284,10 @@ def cmd_mock_serve(args: argparse.Namespace) -> int:
             server = PeerServer.tcp(emulator, host, port)
         except OSError as exc:
             raise MemhwError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        print(f"serving mock board {emulator.serial} on {server.address}  (VISA: {server.visa_address})",
-              flush=True)
+        if args.dialect == "dpe":
+            print(f"serving {name} on dpe+{server.address}", flush=True)
+        else:
+            print(f"serving {name} on {server.address}  (VISA: {server.visa_address})", flush=True)
     try:
         while True:
             time.sleep(3600)
@@ -386,9 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     sp.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     sp.add_argument("--options", default="", metavar="QUERY",
-                    help="emulator options as in mock:// addresses, e.g. 'preset=harsh&seed=4'")
+                    help="emulator options as in mock:// addresses, e.g. 'preset=harsh&seed=4' (dpe: also "
+                         "dialect fields and line faults, e.g. 'faults=mute:0.05')")
     sp.add_argument("--firmware", choices=("python", "c"), default=None,
                     help="the board's protocol engine: the Python peer (default) or the C firmware core")
+    sp.add_argument("--dialect", choices=("memhw", "dpe"), default="memhw",
+                    help="memhw: memhw's protocol (default); dpe: the original board's 2017 ASCII command set")
     sp.set_defaults(func=cmd_mock_serve)
     return p
 

@@ -15,6 +15,9 @@ Addresses
 a serial device or a pyserial URL
     ``/dev/ttyACM0``, ``COM3``, ``socket://127.0.0.1:5025``, ``loop://``, ``spy://...``
     (every scheme pyserial has a URL handler for).
+``dpe://PORT[?options]``, ``dpe+socket://HOST:PORT[?options]``
+    The original 128 x 64 board through its 2017 ASCII command set (:mod:`memhw.dpe`,
+    docs/dpe.md), over a serial port or a served one.
 
 Each ``scheme://`` is one entry of a registry (:func:`register_scheme`), as pyserial's
 URL handlers are: a new kind of board back end is one registration.
@@ -99,6 +102,16 @@ def _open_serial(address: str, options: dict[str, Any]) -> Transport:
 
 register_scheme("mock", _open_mock, "the built-in board emulator, in this process")
 register_scheme("visa", _open_visa, "any VISA resource through pyvisa")
+
+
+def _open_dpe(address: str, options: dict[str, Any]) -> Transport:
+    from .dpe.bridge import open_bridge  # only when such an address is used
+
+    return open_bridge(address, options)
+
+
+register_scheme("dpe", _open_dpe, "the original 128x64 board's ASCII command set on a serial port (bridge)")
+register_scheme("dpe+socket", _open_dpe, "the original board's ASCII command set served on TCP (bridge)")
 
 
 def _pyserial_scheme(scheme: str) -> bool:

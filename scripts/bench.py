@@ -187,6 +187,113 @@ def bench_lstm(repeat: int) -> dict:
             "est_s_12M": hw_busy + wire * BITS_PER_BYTE / BAUD_FAST}
 
 
+def bench_dpe(seed: int = 4, lstm_seed: int = 1) -> dict:
+    """The original board's ASCII command set (through the bridge, to its emulator on a pty)
+    beside memhw's protocol (the mock), same chip model, seed and targets: whole-array
+    programming and the airline inference. Estimated hardware time = the emulator's virtual
+    busy time + the bytes that crossed the link at 115 200 baud (8N1)."""
+    from memhw.datasets import airline
+    from memhw.dpe.emulator import DpeEmulator
+    from memhw.dpe.offsets import calibrate_offsets
+    from memhw.mock.params import make_params
+    from memhw.nn import LSTM, Dense, Sequential
+    from memhw.nn.crossbar import CrossbarBackend
+    from memhw.nn.mapping import WeightMap, place
+    from memhw.nn.train import predict
+    from memhw.peer import PeerServer
+
+    def est(busy: float, nbytes: int) -> float:
+        return busy + nbytes * BITS_PER_BYTE / BAUD_SLOW
+
+    def original(chip_seed: int):
+        """(board, emulator, bytes-on-the-line counter) of the original board on a pty."""
+        emu = DpeEmulator(make_params("paper"), seed=chip_seed)
+        server = PeerServer.pty(emu)
+        # a long line timeout: a loaded host must not turn into lost answers (and re-reads) here
+        board = memhw.connect(f"dpe://{server.address}?timeout=30", calibration=None, limits=None)
+        board.calibration = calibrate_offsets(board)  # all this board can calibrate
+        line = board.link.transport.peer.bridge.link.stats
+        return board, emu, server, lambda: line.bytes_total, lambda: line.exchanges
+
+    def ours(chip_seed: int, calibrate: bool = True):
+        board = memhw.connect(f"mock://?preset=paper&seed={chip_seed}", calibration=None, limits=None)
+        if calibrate:
+            board.calibration = calibrate_board(board)
+        s = board.link.stats
+        return board, board.link.transport.peer, None, lambda: s.bytes_total, lambda: s.round_trips
+
+    rows = []
+    for name, opener, on_board in (("memhw protocol", ours, False), ("memhw protocol, on-board PROGRAM", ours, True),
+                                   ("original ASCII command set", original, False)):
+        board, emu, server, nbytes, trips = opener(seed)
+        try:
+            t = np.random.default_rng(seed).uniform(*TARGET_RANGE, board.shape)
+            busy0, b0, k0 = emu.hardware.counters.busy_time, nbytes(), trips()
+            t0 = time.perf_counter()
+            r = program(board, t, tolerance=2e-6, on_board=on_board, progress=True)
+            wall = time.perf_counter() - t0
+            hw, wire = emu.hardware.counters.busy_time - busy0, nbytes() - b0
+            s = r.summary()
+            peer = board.link.transport.peer
+            timeouts = peer.bridge.link.stats.timeouts if hasattr(peer, "bridge") else 0
+            rows.append({"link": name, "rounds": s["rounds"], "verify_average": r.verify_average, "exchanges": trips() - k0,
+                         "line_timeouts": timeouts,
+                         "converged_own": s["converged_of_responsive"], "pulses_median": s["pulses_median"],
+                         "wire_bytes": wire, "hardware_s": hw, "est_s_115200": est(hw, wire), "wall_s": wall})
+        finally:
+            board.close()
+            if server is not None:
+                server.close()
+
+    data = airline()
+    model = Sequential([LSTM(1, 15), Dense(15, 1, "sigmoid")], seed=0)
+    lstm = []
+    for name, opener in (("memhw protocol", ours), ("original ASCII command set", original)):
+        board, emu, server, nbytes, trips = opener(lstm_seed)
+        try:
+            placement = place({k: w.shape for k, w in model.params.items()}, board.shape)
+            cb = CrossbarBackend(board, placement, weight_map=WeightMap())
+            cb.program(model.params)
+            busy0, b0, k0 = emu.hardware.counters.busy_time, nbytes(), trips()
+            t0 = time.perf_counter()
+            p = predict(model, [data.x], cb)[0][:, 0]
+            wall = time.perf_counter() - t0
+            hw, wire = emu.hardware.counters.busy_time - busy0, nbytes() - b0
+            lstm.append({"link": name, "steps": len(data.x), "exchanges": trips() - k0, "wire_bytes": wire,
+                         "hardware_s": hw, "est_s_115200": est(hw, wire), "wall_s": wall,
+                         "rmse": float(np.sqrt(np.mean((p - data.y[:, 0]) ** 2)))})
+        finally:
+            board.close()
+            if server is not None:
+                server.close()
+    return {"seed": seed, "programming": rows, "lstm": lstm}
+
+
+def markdown_dpe(d: dict) -> list[str]:
+    lines = ["", f"The original board's ASCII command set (`dpe://`, its emulator on a pty) beside memhw's protocol, "
+                 f"same chip model (`paper`, seed {d['seed']}), same targets; est. hardware time = emulated busy "
+                 "time + bytes on the link at 115 200 baud 8N1:", "",
+             "(exchanges: requests of memhw's protocol, commands of the original set, its resyncs included)", "",
+             "| whole-array programming, adaptive ±2 µS | rounds | samples per verify read | exchanges "
+             "| converged (own verify) | bytes on the link | est. hardware time @115 200 baud | host wall time |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in d["programming"]:
+        avg = p["verify_average"] or "board's choice"
+        lines.append(f"| {p['link']} | {p['rounds']} | {avg} | {p['exchanges']} | {p['converged_own']:.2%} "
+                     f"| {p['wire_bytes'] / 1e6:.2f} MB | {_duration(p['est_s_115200'])} | {p['wall_s']:.0f} s |")
+    lines += ["", f"| airline LSTM(15) → Dense(1) inference, {d['lstm'][0]['steps']} steps | exchanges | bytes on the link "
+                  "| est. hardware time @115 200 baud | RMSE over the series (scaled units) |", "|---|---|---|---|---|"]
+    for q in d["lstm"]:
+        lines.append(f"| {q['link']} | {q['exchanges']} | {q['wire_bytes'] / 1e3:.0f} kB "
+                     f"| {_duration(q['est_s_115200'])} | {q['rmse']:.4f} |")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+
+
 def markdown(r: dict) -> str:
     p = r["protocol"]
     s = p["serial_115200"]
@@ -251,6 +358,8 @@ def markdown(r: dict) -> str:
             lines.append(f"| {alg} | {a['without_prior']['pulses_per_device']:.2f} | {a['with_prior']['pulses_per_device']:.2f} "
                          f"| {a['pulse_ratio_with_over_without']:.3f} | {a['without_prior']['converged']:.2%} "
                          f"| {a['with_prior']['converged']:.2%} |")
+    if "dpe" in r:
+        lines += markdown_dpe(r["dpe"])
     return "\n".join(lines) + "\n"
 
 
@@ -258,16 +367,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=20, help="repetitions per timing (best of)")
     ap.add_argument("--out", type=Path, default=ROOT / "results")
-    ap.add_argument("--quick", action="store_true", help="skip the (minutes-long) programming comparison")
+    ap.add_argument("--quick", action="store_true", help="skip the (minutes-long) programming comparisons")
+    ap.add_argument("--dpe-only", action="store_true",
+                    help="only the original board's ASCII command set beside memhw's protocol")
     args = ap.parse_args()
     r = {"when": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()} {platform.processor()}".strip(),
          "python": platform.python_version()}
+    if args.dpe_only:
+        r["dpe"] = bench_dpe()
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "bench_dpe.json").write_text(json.dumps(r, indent=2))
+        md = "\n".join(markdown_dpe(r["dpe"])) + "\n"
+        (args.out / "bench_dpe.md").write_text(md)
+        print(md)
+        return
     r["protocol"] = bench_protocol(args.repeat)
     r["model"] = bench_model(args.repeat)
     r["lstm"] = bench_lstm(args.repeat)
     if not args.quick:
         r["programming"] = bench_programming()
         r["prior"] = bench_prior(0)
+        r["dpe"] = bench_dpe()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(r, indent=2))
     md = markdown(r)

@@ -18,8 +18,9 @@ from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
 from memhw.peer import PeerServer
 
-#: how the board is reached; "-c": the C firmware core as the board's peer
-TRANSPORTS = ("inprocess", "pty-pyserial", "tcp-pyvisa", "inprocess-c", "pty-pyserial-c", "tcp-pyvisa-c")
+#: how the board is reached; "-c": the C firmware core as the board's peer; "dpe-pty": the
+#: emulated original firmware behind the dpe:// bridge
+TRANSPORTS = ("inprocess", "pty-pyserial", "tcp-pyvisa", "inprocess-c", "pty-pyserial-c", "tcp-pyvisa-c", "dpe-pty")
 #: every emulated board back end (the Python peer and the C core over the same hardware model)
 EMULATORS = (BoardEmulator, CBoard)
 SUITE_PRESET = "paper"
@@ -40,9 +41,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class Reached:
     """How a test reached the board: its address and, for emulators, the emulator object."""
 
-    def __init__(self, address: str, emulator: BoardEmulator | CBoard | None):
+    def __init__(self, address: str, emulator: BoardEmulator | CBoard | None, firmware=None):
         self.address = address
         self.emulator = emulator
+        self.firmware = firmware  # dpe: the emulated original firmware behind the bridge
 
 
 @pytest.fixture
@@ -54,6 +56,13 @@ def board_address(request: pytest.FixtureRequest):
     firmware_c = kind.endswith("-c")
     if kind.startswith("inprocess"):
         yield Reached(f"mock://?preset={SUITE_PRESET}&seed={SUITE_SEED}{'&firmware=c' if firmware_c else ''}", None)
+        return
+    if kind == "dpe-pty":  # the original board's ASCII firmware, emulated, through the bridge
+        from memhw.dpe.emulator import DpeEmulator
+
+        firmware = DpeEmulator(make_params(SUITE_PRESET), seed=SUITE_SEED)
+        with PeerServer.pty(firmware) as server:
+            yield Reached(f"dpe://{server.address}", None, firmware)
         return
     emulator = (CBoard if firmware_c else BoardEmulator)(make_params(SUITE_PRESET), seed=SUITE_SEED)
     if kind.startswith("pty-pyserial"):
@@ -71,7 +80,25 @@ def board(board_address: Reached):
     with memhw.connect(board_address.address, timeout=5.0) as b:
         if board_address.emulator is None and isinstance(getattr(b.link.transport, "peer", None), EMULATORS):
             board_address.emulator = b.link.transport.peer
+        if board_address.firmware is not None:
+            board_address.emulator = BridgedFirmware(b.link.transport.peer, board_address.firmware)
         yield b
+
+
+class BridgedFirmware:
+    """The dpe variant's "emulator": the bridge's protocol counters (reply cache) over the
+    emulated firmware's hardware (pulses per device)."""
+
+    def __init__(self, peer, firmware):
+        self.peer = peer
+        self.counters = peer.counters
+        self.hardware = firmware.hardware
+        self.chip = firmware.chip
+
+    @property
+    def levels(self):
+        """The DC levels the bridge holds (applied only while a READ_CURRENTS converts)."""
+        return self.peer.levels
 
 
 @pytest.fixture
