@@ -83,15 +83,23 @@ def _summary(name: str, x: np.ndarray, unit: str, scale: float) -> str:
 
 # ------------------------------------------------------------------ commands
 def cmd_info(args: argparse.Namespace) -> int:
+    from .info import calibration_text, describe
+
     with _board(args) as board:
-        info = board.info
-        d = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "limits"}
-        d["limits"] = vars(info.limits)
+        info, cal = board.info, board.calibration
         if args.json:
+            d = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "limits"}
+            d["limits"] = vars(info.limits)
+            d["limits_in_force"] = vars(board.limits)
+            d["calibration"] = None if cal is None else {"file": cal.source, "id": cal.id, "date": cal.date,
+                                                         "firmware": cal.firmware}
+            d["calibration_text"] = calibration_text(cal)
             print(json.dumps(d, indent=2, default=str))
         else:
-            for k, v in d.items():
-                print(f"{k:>15}: {v}")
+            lines = describe(info, board.limits, cal)
+            width = max(len(k) for k, _ in lines)
+            for k, v in lines:
+                print(f"{k:<{width}}  {v}")
     return 0
 
 
