@@ -29,7 +29,8 @@ def _step(title: str) -> float:
     return time.perf_counter()
 
 
-def run_demo(address: str = "mock://", out: str | Path = "demo-out", lstm_epochs: int | None = None) -> int:
+def run_demo(address: str = "mock://", out: str | Path = "demo-out", lstm_epochs: int | None = None,
+             command: str | None = None) -> int:
     """Run the demonstration session; returns a process exit code.
 
     Parameters
@@ -40,6 +41,8 @@ def run_demo(address: str = "mock://", out: str | Path = "demo-out", lstm_epochs
         Folder for the session file and figures.
     lstm_epochs : int, optional
         Training epochs of the airline LSTM (default: the experiment's own).
+    command : str, optional
+        The command line recorded in the session file (default: this process's).
     """
     from matplotlib import cbook
 
@@ -53,7 +56,7 @@ def run_demo(address: str = "mock://", out: str | Path = "demo-out", lstm_epochs
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     summary: list[tuple[str, str]] = []
-    with connect(address) as board, Session(out / "session.h5") as session:
+    with connect(address) as board, Session(out / "session.h5", command=command) as session:
         session.attach(board)
         info = board.info
         print(f"connected: {info.serial}, firmware {info.firmware!r}, protocol {info.protocol[0]}.{info.protocol[1]}, "

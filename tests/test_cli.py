@@ -27,10 +27,10 @@ def test_read_writes_the_map(tmp_path, capsys, suffix: str) -> None:
     assert "conductance" in capsys.readouterr().out
     if suffix == ".npy":
         g = np.load(out)
-    else:
+    else:  # a session file: run "read", dataset "conductance"
         with h5py.File(out) as f:
-            g = f["conductance"][()]
-            assert f["conductance"].attrs["unit"] == "S"
+            g = f["runs/0000_read/conductance"][()]
+            assert f["runs/0000_read/conductance"].attrs["unit"] == "S"
     assert g.shape == (128, 64) and np.all(g > 0)
 
 
