@@ -41,8 +41,13 @@ def test_every_session_file_records_board_calibration_version_and_command_line(c
             assert attrs["software_version"] == memhw.__version__
             assert attrs["command_line"] == shlex.join(["memhw", *full])  # as typed in a shell
         assert len(s.log) > 0, "the board's operations are logged"
+        board = f"board {s.attrs['board_serial']} ({s.attrs['board_chip']}) at {SMALL}"
     finally:
         s.close()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert board in text and "board ? (?)" not in text
 
 
 def test_the_calibration_applied_is_recorded(tmp_path) -> None:
