@@ -8,7 +8,8 @@ What it reads:
   units, drawn by the function registered for its kind (:data:`RUN_PLOTS`, :func:`register`);
 * **calibration files** (``memhw calibrate board --save``, the ones shipped with memhw);
 * **maps**: ``.npy`` arrays in siemens (``memhw read --out FILE.npy``) and HDF5 files with a
-  2-D ``conductance`` or ``targets`` dataset at the top.
+  2-D ``conductance`` or ``targets`` dataset at the top;
+* **JSON results** (``memhw lstm`` metrics): their entries.
 
 Anything else gets one line saying what it is and why it cannot be reported. Figures go
 to ``<FILE>-report/`` beside the file (``out`` elsewhere); the folder is made only when a
@@ -267,6 +268,23 @@ def _map_report(path: Path, g: np.ndarray, what: str, out: Path) -> tuple[list[s
     return lines, [map_figure(g, out / f"{path.stem}.png", f"{path.name}: {what}")]
 
 
+def _json_report(path: Path) -> list[str]:
+    """The entries of a JSON file of results (``memhw lstm`` metrics, benchmark results)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MemhwError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        return [f"{path}: JSON {type(data).__name__} of {len(data) if hasattr(data, '__len__') else 1} entries"]
+    lines = [f"{path}: JSON results, {len(data)} entries"]
+    for k, v in data.items():
+        nested = isinstance(v, dict) or isinstance(v, list) and not all(isinstance(x, (int, float)) for x in v)
+        lines.append(f"  {k}: {type(v).__name__} of {len(v)} entries" if nested else f"  {attribute_text(k, v)}")
+    return lines
+
+
 def _plain_h5_map(path: Path) -> tuple[np.ndarray, str] | None:
     """A 2-D ``conductance`` or ``targets`` dataset at the top of a plain HDF5 file."""
     import h5py
@@ -289,6 +307,8 @@ def _report_file(path: Path, out: Path) -> tuple[list[str], list[Path]]:
     if not path.is_file():
         kind = "a folder" if path.is_dir() else "not a regular file"
         raise MemhwError(f"{path}: {kind} (memhw report takes a session .h5, a calibration .h5 or a .npy map)")
+    if path.suffix.lower() == ".json":
+        return _json_report(path), []
     if path.suffix.lower() == ".npy":
         from .targets import read_target_file
 
@@ -302,7 +322,7 @@ def _report_file(path: Path, out: Path) -> tuple[list[str], list[Path]]:
     if not h5py.is_hdf5(path):
         kind = "a figure" if path.suffix.lower() in (".png", ".pdf", ".svg", ".jpg", ".jpeg") else "not HDF5"
         raise MemhwError(f"{path}: {kind}; memhw report takes a session .h5 (--out of any command), a calibration "
-                         ".h5 or a .npy map")
+                         ".h5, a .npy map or a .json of results")
     with h5py.File(path, "r", locking=False) as f:
         fmt = f.attrs.get("format")
     fmt = fmt.decode() if isinstance(fmt, bytes) else fmt

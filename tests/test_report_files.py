@@ -61,6 +61,16 @@ def test_npy_maps_calibration_files_and_older_map_files_are_reported(tmp_path, c
     assert len(list((tmp_path / "figs").iterdir())) == 3
 
 
+def test_json_results_are_listed(tmp_path, capsys) -> None:
+    path = tmp_path / "airline_exsitu_metrics.json"
+    path.write_text('{"experiment": "airline", "ratio": 0.9186745633115099, "history": [{"a": 1}]}')
+    assert main(["report", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["  experiment=airline", "  ratio=0.9187",
+                                                        "  history: list of 1 entries"]
+    path.write_text("{not json")
+    assert main(["report", str(path)]) == 2 and "not a readable JSON file" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, "no such file"),
     (lambda p: (p.write_text("a,b\n1,2\n"), p)[1], "not HDF5; memhw report takes a session .h5"),
