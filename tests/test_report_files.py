@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import sys
-import types
 from pathlib import Path
 
 import h5py
@@ -95,43 +94,44 @@ def lstm_session(tmp_path) -> Path:
     return path
 
 
-def test_lstm_runs_without_the_plugin_are_listed_with_a_note(lstm_session, monkeypatch) -> None:
-    monkeypatch.setattr(report_module, "PLUGINS", ("memhw_test_absent_plugin",))
-    monkeypatch.setattr(report_module, "_PLUGIN_KINDS", {"lstm": "memhw_test_absent_plugin"})
+def _plugin(monkeypatch, folder: Path, name: str, source: str | None = None) -> None:
+    """Make memhw.report draw LSTM runs with the plugin module ``name`` only (written to
+    ``folder`` from ``source`` if given; none of the real plugin's registrations)."""
+    if source is not None:
+        (folder / f"{name}.py").write_text(source)
+        monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(report_module, "PLUGINS", (name,))
+    monkeypatch.setattr(report_module, "_PLUGIN_KINDS", {"lstm": name})
     monkeypatch.setattr(report_module, "RUN_PLOTS", {k: v for k, v in report_module.RUN_PLOTS.items() if k != "lstm"})
     monkeypatch.setattr(report_module, "_plugin_errors", {})
+    monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+def test_lstm_runs_without_the_plugin_are_listed_with_a_note(lstm_session, monkeypatch, tmp_path) -> None:
+    _plugin(monkeypatch, tmp_path, "memhw_test_absent_plugin")
     text, figures = report_module.report(lstm_session)
     assert "run 0000_lstm (complete): experiment=airline, ratio=0.97" in text
     assert "no figures: the plugin memhw_test_absent_plugin that draws them is not installed" in text
     assert figures == [] and not (lstm_session.parent / "lstm-report").exists()
 
 
-def test_the_plugin_hook_draws_lstm_runs(lstm_session, monkeypatch) -> None:
-    plugin = types.ModuleType("memhw_test_lstm_plugin")
+def test_the_plugin_hook_draws_lstm_runs(lstm_session, monkeypatch, tmp_path) -> None:
+    _plugin(monkeypatch, tmp_path, "memhw_test_lstm_plugin", """
+from memhw.plots import pyplot, save
+from memhw.report import register
 
-    def draw(run, out: Path) -> list[Path]:
-        from memhw.plots import pyplot, save
 
-        fig = pyplot().figure()
-        fig.subplots().plot(run.read("target"))
-        return [save(fig, out / f"{run.name}.png")]
-
-    def load() -> None:
-        report_module.register("lstm")(draw)
-
-    monkeypatch.setitem(sys.modules, "memhw_test_lstm_plugin", plugin)
-    monkeypatch.setattr(report_module, "RUN_PLOTS", dict(report_module.RUN_PLOTS))
-    load()
+@register("lstm")
+def draw(run, out):
+    fig = pyplot().figure()
+    fig.subplots().plot(run.read("target"))
+    return [save(fig, out / f"{run.name}.png")]
+""")
     text, figures = report_module.report(lstm_session)
     assert [f.name for f in figures] == ["0000_lstm.png"] and figures[0].is_file()
 
 
 def test_a_broken_plugin_does_not_break_the_report(lstm_session, monkeypatch, tmp_path) -> None:
-    (tmp_path / "memhw_test_broken_plugin.py").write_text("raise RuntimeError('oops')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(report_module, "PLUGINS", ("memhw_test_broken_plugin",))
-    monkeypatch.setattr(report_module, "_PLUGIN_KINDS", {"lstm": "memhw_test_broken_plugin"})
-    monkeypatch.setattr(report_module, "RUN_PLOTS", {k: v for k, v in report_module.RUN_PLOTS.items() if k != "lstm"})
-    monkeypatch.setattr(report_module, "_plugin_errors", {})
+    _plugin(monkeypatch, tmp_path, "memhw_test_broken_plugin", "raise RuntimeError('oops')\n")
     text, _ = report_module.report(lstm_session)
-    assert "failed to load: RuntimeError: oops" in text
+    assert "run 0000_lstm (complete)" in text and "failed to load: RuntimeError: oops" in text

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 
-import memhw
 from memhw.cli import main
 
 SMALL = "mock://?rows=8&seed=2"
