@@ -182,7 +182,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="memhw", description="Drive a memristor crossbar board or its emulator.")
+    p = argparse.ArgumentParser(
+        prog="memhw", description="Drive a memristor crossbar board or its emulator.",
+        epilog=f"Exit status: 0 done, {EXIT_ERROR} error (one line on stderr), {EXIT_BELOW_GOAL} `memhw program` "
+               f"finished below --goal, {EXIT_INTERRUPTED} interrupted. Output files are checked before the board is "
+               "touched; an existing file of measurements is refused unless --force (replace) or --append (add to "
+               "a session file of the same board).")
     p.add_argument("--version", action="version", version=f"memhw {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", required=True)
