@@ -88,8 +88,12 @@ def cmd_read(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     npy = out = None
-    if args.out is not None:
+    if args.out is None:
+        session_output(args)  # refuses --force / --append without --out
+    else:
         if check_file(args.out, "--out", ARRAY + SESSION).suffix.lower() in ARRAY:
+            if args.append:
+                raise MemhwError(f"--append adds to session files (.h5); {args.out} is a bare array")
             npy = check_record(args.out, "--out", ARRAY, args.force)
         else:
             out = session_output(args)

@@ -62,11 +62,18 @@ def _plain(exc: MemhwError) -> bool:
         return False
 
 
-def session_output(args: argparse.Namespace, flag: str = "--out", path: Any = None) -> SessionOutput | None:
+def session_output(args: argparse.Namespace, flag: str = "--out", path: Any = None,
+                   force_also: tuple[str, ...] = ()) -> SessionOutput | None:
     """The session file named by ``--out`` (checked now, before the board is touched), or
-    None; ``--force`` / ``--append`` and the command line come from ``args``."""
+    None; ``--force`` / ``--append`` and the command line come from ``args``. ``--force`` or
+    ``--append`` without a file to apply to is refused (``force_also``: other options naming
+    files ``--force`` replaces)."""
     path = path if path is not None else getattr(args, flag.lstrip("-").replace("-", "_"))
     if path is None:
+        if getattr(args, "append", False):
+            raise MemhwError(f"--append adds to the {flag} session file: give {flag} FILE.h5")
+        if getattr(args, "force", False) and not any(getattr(args, a, None) for a in force_also):
+            raise MemhwError(f"--force replaces an existing {flag} file: give {flag} FILE")
         return None
     return SessionOutput(path, flag, force=getattr(args, "force", False), append=getattr(args, "append", False),
                          command=getattr(args, "command_line", None))

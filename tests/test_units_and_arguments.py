@@ -80,6 +80,14 @@ def test_flags_are_checked_in_their_own_unit(argv, message, capsys) -> None:
     (["program", "random", "--other-board"], "--other-board only goes with --resume"),
     (["program", "{tmp}/t.npy", "--range", "20:100"], "--range maps pictures and patterns"),
     (["program", "random", "--out", "{tmp}/x.h5", "--force", "--append"], "give one of them"),
+    (["program", "random", "--append"], "--append adds to the --out session file"),
+    (["program", "rings", "--seed", "3"], "--seed only goes with the pattern `random`"),
+    (["program", "random", "--prior", "{tmp}/g.h5", "--on-board"], "the board's own loop (--on-board) does not"),
+    (["program", "--resume", "{tmp}/r.h5", "--plot", "{tmp}/p.png"], "give no TARGETS, --out"),
+    (["read", "--force"], "--force replaces an existing --out file"),
+    (["read", "--out", "{tmp}/m.npy", "--append"], "--append adds to session files (.h5)"),
+    (["sweep", "iv", "--append"], "--append adds to the --out session file"),
+    (["calibrate", "board", "--accept-out-of-bounds"], "goes with --save or --save-to"),
 ])
 def test_options_that_would_be_ignored_are_refused(argv, message, tmp_path, capsys, no_board) -> None:
     np.save(tmp_path / "t.npy", np.full((8, 64), 50e-6))

@@ -33,8 +33,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .text import summary_lines
 
     save = args.save or args.save_to is not None
+    if args.accept_out_of_bounds and not save:
+        raise MemhwError("--accept-out-of-bounds goes with --save or --save-to")
     target = check_record(args.save_to, "--save-to", SESSION, args.force) if args.save_to else None
-    out = session_output(args)
+    out = session_output(args, force_also=("save_to",))
     check_figure(args.plot)
     with connect_board(args, calibration=None) as board, (out.open(board) if out else nullcontext()) as session:
         with progress(None, "calibrating", unit="stages") as bar:

@@ -36,6 +36,10 @@ def _check_inputs(args: argparse.Namespace) -> Any:
 
     if args.other_board:
         raise MemhwError("--other-board only goes with --resume FILE.h5")
+    if args.seed is not None and args.targets != "random":
+        raise MemhwError("--seed only goes with the pattern `random`")
+    if args.prior is not None and args.on_board:
+        raise MemhwError("--prior seeds the host's planner; the board's own loop (--on-board) does not take one")
     if not args.targets:
         raise MemhwError("give TARGETS (a .npy/.h5 file in siemens, a picture or a pattern name) or --resume FILE.h5")
     if is_file_spec(args.targets):
@@ -81,7 +85,7 @@ def cmd_program(args: argparse.Namespace) -> int:
     check_figure(args.plot)
     g_range = args.range or microsiemens_range(DEFAULT_RANGE)
     with connect_board(args) as board:
-        targets = load_targets(args.targets, board.shape, g_range, seed=args.seed)
+        targets = load_targets(args.targets, board.shape, g_range, seed=args.seed or 0)
         _check_reach(board, targets, g_range, args, prior)
         with out.open(board) if out else nullcontext() as session:  # nothing written before this point
             if session is not None:
@@ -117,9 +121,10 @@ def _resume(args: argparse.Namespace) -> int:
     from ..session import Session, load, pulse_ledger
     from . import program
 
-    if args.targets or args.out or args.force or args.append or args.prior:
+    if args.targets or args.out or args.force or args.append or args.prior or args.range or args.seed is not None \
+            or args.plot:
         raise MemhwError("--resume FILE.h5 continues that file's run with its own targets: give no TARGETS, "
-                         "--out, --force, --append or --prior")
+                         "--out, --force, --append, --prior, --range, --seed or --plot")
     path = Path(args.resume)
     s = load(path)
     try:
@@ -188,13 +193,14 @@ def add_commands(subparsers: Any, add: Callable[..., argparse.ArgumentParser]) -
                     help=f"a device is done within ± this many {US} of its target (default 2)")
     sp.add_argument("--algorithm", choices=("adaptive", "baseline"), default="adaptive")
     sp.add_argument("--on-board", action="store_true", help="let the board run the loop (PROGRAM opcode)")
-    sp.add_argument("--seed", type=int, default=0, help="seed of the random pattern")
+    sp.add_argument("--seed", type=int, default=None, help="seed of the random pattern (default 0)")
     sp.add_argument("--prior", metavar="SWEEP.h5", help="start from this chip's measured gate curve: the newest gate "
                                                         "sweep in a session file (memhw sweep gate --out SWEEP.h5)")
     sp.add_argument("--out", metavar="FILE.h5", help="record the session to FILE.h5 (see --force, --append)")
     add_output_flags(sp)
     sp.add_argument("--resume", metavar="FILE.h5",
-                    help="continue the interrupted run recorded in FILE.h5 on the same board: its serial and chip are "
+                    help="continue the interrupted run recorded in FILE.h5 (its targets, tolerance and algorithm) on "
+                         "the same board: its serial and chip are "
                          "checked, so the board must keep its state (a real board, or an emulator served with "
                          "`memhw mock serve`; an in-process mock:// is a new chip each time)")
     sp.add_argument("--other-board", action="store_true", help="with --resume: continue on another board or chip")
