@@ -302,11 +302,6 @@ def _report_file(path: Path, out: Path) -> tuple[list[str], list[Path]]:
     from .calibration.files import FORMAT as CALIBRATION
     from .session import FORMAT as SESSION
 
-    if not path.exists():
-        raise MemhwError(f"{path}: no such file")
-    if not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file"
-        raise MemhwError(f"{path}: {kind} (memhw report takes a session .h5, a calibration .h5 or a .npy map)")
     if path.suffix.lower() == ".json":
         return _json_report(path), []
     if path.suffix.lower() == ".npy":
@@ -364,6 +359,11 @@ def report(path: str | Path, out: str | Path | None = None) -> tuple[str, list[P
     """
     _load_plugins()
     path = Path(path)
+    if not path.exists():
+        raise MemhwError(f"{path}: no such file")
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise MemhwError(f"{path}: {kind} (memhw report takes a session .h5, a calibration .h5 or a .npy map)")
     out = Path(out) if out is not None else path.with_name(path.stem + "-report")
     lines, figures = _report_file(path, out)
     lines += [f"  figure: {f}" for f in figures]

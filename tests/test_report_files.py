@@ -75,6 +75,7 @@ def test_json_results_are_listed(tmp_path, capsys) -> None:
     (lambda p: (p.write_text("a,b\n1,2\n"), p)[1], "not HDF5; memhw report takes a session .h5"),
     (lambda p: (p.with_suffix(".png").write_bytes(b"\x89PNG\r\n"), p.with_suffix(".png"))[1], "a figure;"),
     (lambda p: (p.mkdir(), p)[1], "a folder (memhw report takes"),
+    (lambda p: Path("."), ".: a folder"),
     (lambda p: (h5py.File(p, "w").close(), p)[1], "an HDF5 file memhw did not write"),
     (lambda p: (np.save(p.with_suffix(".npy"), np.ones(3, complex)), p.with_suffix(".npy"))[1], "complex values"),
 ])
