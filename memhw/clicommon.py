@@ -33,6 +33,8 @@ def connect_hint(address: str, exc: BaseException) -> str:
         return "nothing listens there: is the board (or `memhw mock serve`) running at that address and port?"
     if isinstance(exc, TransportError) and ("no such file" in text.lower() or "could not open port" in text.lower()):
         return "no such port: list the serial ports with `python -m serial.tools.list_ports`"
+    if isinstance(exc, TransportError) and "inappropriate ioctl" in text.lower():
+        return "not a serial port: give the board's port (e.g. /dev/ttyACM0) or a socket:// or visa:// address"
     if isinstance(exc, TransportError) and ("permission" in text.lower() or "errno 13" in text.lower()):
         return "no permission: add your user to the port's group (e.g. dialout) or ask an administrator"
     return ""

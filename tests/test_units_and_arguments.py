@@ -139,6 +139,8 @@ def test_save_goes_to_the_calibration_folder_and_says_it_replaced(tmp_path, monk
     ("visa://TCPIP0::127.0.0.1::1::SOCKET", "2", "nothing listens there"),
     ("loop://", "0.2", "nothing answered: check that the board is powered"),
     ("visa://nonsense", "2", "not a resource name VISA understands"),
+    ("/dev/null", "0.2", "not a serial port: give the board's port"),
+    ("/dev/does-not-exist-memhw", "2", "no such port: list the serial ports"),
 ])
 def test_connection_errors_name_the_likely_cause_without_library_noise(address, timeout, hint) -> None:
     r = subprocess.run(CLI + ["info", "--board", address, "--timeout", timeout], capture_output=True, text=True,
