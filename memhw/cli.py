@@ -62,6 +62,7 @@ def _summary(name: str, x: np.ndarray, unit: str, scale: float) -> str:
 
 # ------------------------------------------------------------------ commands
 def cmd_info(args: argparse.Namespace) -> int:
+    """``memhw info``: identity, transfer functions, limits and the calibration applied."""
     from .info import calibration_text, describe
 
     with _board(args) as board:
@@ -114,6 +115,7 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``memhw report FILE``: summarise any file memhw writes and draw its figures."""
     from .report import report
 
     if args.out is not None:

@@ -27,6 +27,8 @@ _ONLY = {"v_max": ("iv", 0.3), "reads": ("noise", 32)}
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``memhw calibrate board``: fit, print, record (``--out``), draw (``--plot``), save
+    (``--save``/``--save-to``); exit status 1 for an out-of-bounds fit that was not saved."""
     from .board import calibrate_board, record_calibration
     from .files import calibration_path, find_calibration, save_calibration
     from .plots import plot_calibration
@@ -75,6 +77,7 @@ def _only_for(args: argparse.Namespace) -> None:
 
 
 def _run_sweep(board: Any, args: argparse.Namespace, session: Any, bar: Any) -> Any:
+    """Run the sweep ``args.kind`` and print its result; returns the result object."""
     from . import sweeps
 
     kw: dict[str, Any] = {"session": session, "progress": bar.callback}
@@ -101,6 +104,7 @@ def _run_sweep(board: Any, args: argparse.Namespace, session: Any, bar: Any) -> 
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """``memhw sweep KIND``: run one characterisation sweep with a progress bar, record and draw it."""
     _only_for(args)
     out = session_output(args)
     check_figure(args.plot)

@@ -75,6 +75,8 @@ def _check_reach(board: Any, targets: np.ndarray, g_range: tuple[float, float], 
 
 
 def cmd_program(args: argparse.Namespace) -> int:
+    """``memhw program``: check the targets and every output, connect, say what the chip
+    reaches, program (recording to ``--out``), draw ``--plot``; returns the exit status."""
     from . import program
     from ..targets import load_targets
 
@@ -100,12 +102,12 @@ def cmd_program(args: argparse.Namespace) -> int:
     return _goal_status(result.converged[result.mask].mean(), args.goal)
 
 
-def _goal_status(fraction: float, goal: float) -> int:
-    """Exit status of a programming command: 0 when ``fraction`` of the devices converged
+def _goal_status(share: float, goal: float) -> int:
+    """Exit status of a programming command: 0 when the ``share`` of the devices converged
     meets the goal, else :data:`EXIT_BELOW_GOAL` with a line saying so."""
-    if fraction >= goal:
+    if share >= goal:
         return 0
-    print(f"memhw: below goal: {fraction:.2%} of the selected devices converged, --goal is {goal:.2%}",
+    print(f"memhw: below goal: {share:.2%} of the selected devices converged, --goal is {goal:.2%}",
           file=sys.stderr)
     return EXIT_BELOW_GOAL
 
