@@ -167,11 +167,11 @@ def _read_plots(run: Any, out: Path) -> list[Path]:
 
 @register("sweep")
 def _sweep_plots(run: Any, out: Path) -> list[Path]:
-    from .calibration import sweeps
     from .calibration.plots import sweep_axes
+    from .calibration.recorded import result_from_run
     from .plots import pyplot, save
 
-    res = sweeps.result_from_run(run)
+    res = result_from_run(run)
     if res is None:
         return []
     ncols = 2 if type(res).__name__ in ("ResetCurve", "NoiseResult") else 1

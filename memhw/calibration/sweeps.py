@@ -37,7 +37,6 @@ from ..units import US, si
 __all__ = [
     "GateCurve", "ResetCurve", "IVResult", "NoiseResult", "RetentionResult",
     "gate_sweep", "reset_sweep", "iv_sweep", "read_noise", "retention", "SAFE_IV_MAX", "NOISE_RANGE",
-    "result_from_run", "gate_curve_from_file",
 ]
 
 #: largest |V| of an I-V sweep: below the SET (~1 V) and RESET (~0.3 V onset with pulses)
@@ -481,57 +480,3 @@ def retention(board: Any, times: Any = (0.0, 1.0, 10.0, 100.0, 1000.0), *, rows:
     _record(session, "retention", params, {"times": (t, "s"), "conductance": (out, "S"),
                                            "gates": (g_col, "V")})
     return res
-
-
-# ------------------------------------------------------------------ from a session file
-
-#: the datasets each kind of sweep run records, in the order its result class takes them
-_RECORDED = {
-    "gate": ("gates", "conductance", "devices"),
-    "reset": ("amplitudes", "conductance", "devices", "before"),
-    "iv": ("v", "current", "devices"),
-    "noise": ("reads",),
-    "retention": ("times", "conductance"),
-}
-_RESULTS = {"gate": GateCurve, "reset": ResetCurve, "iv": IVResult, "noise": NoiseResult,
-            "retention": RetentionResult}
-#: run attributes that are no sweep parameter
-_NOT_PARAMS = {"kind", "index", "status", "start_time", "end_time", "error", "sweep", "command_line",
-               "software_version"}
-
-
-def result_from_run(run: Any) -> Any:
-    """Rebuild the result of a ``sweep`` run of a session file (a :class:`GateCurve`,
-    :class:`ResetCurve`, ...) from its datasets and attributes; None if the run is not a
-    sweep or lacks data (e.g. it was interrupted)."""
-    kind = str(run.attrs.get("sweep", ""))
-    names = _RECORDED.get(kind)
-    if run.kind != "sweep" or names is None or not set(names) <= set(run.names()):
-        return None
-    data = [run.read(n) for n in names]
-    params = {k: v for k, v in run.attrs.items() if k not in _NOT_PARAMS and not k.startswith("board_")}
-    if kind == "iv":
-        return IVResult(*data, params=params)
-    rows = np.arange(int(run.attrs.get("row_start", 0)), int(run.attrs.get("row_stop", 0)))
-    return _RESULTS[kind](*data, rows, params=params)
-
-
-def gate_curve_from_file(path: Any) -> GateCurve:
-    """The newest gate sweep recorded in a session file (``memhw sweep gate --out FILE``).
-
-    Raises
-    ------
-    MemhwError
-        The file is not a session file or holds no complete gate sweep.
-    """
-    from ..errors import MemhwError
-    from ..session import load
-
-    s = load(path)
-    try:
-        for run in reversed(s.runs("sweep")):
-            if run.attrs.get("sweep") == "gate" and (curve := result_from_run(run)) is not None:
-                return curve
-    finally:
-        s.close()
-    raise MemhwError(f"{path}: no gate sweep in it (record one with `memhw sweep gate --out {path}`)")

@@ -50,7 +50,7 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         raise MemhwError(f"{args.targets}: no such file")
     if args.prior is None:
         return None
-    from ..calibration.sweeps import gate_curve_from_file
+    from ..calibration.recorded import gate_curve_from_file
 
     return gate_curve_from_file(args.prior)
 
