@@ -24,6 +24,7 @@ import getpass
 import itertools
 import logging
 import os
+import re
 import secrets
 import socket
 from typing import Any, Callable
@@ -151,8 +152,11 @@ class Board:
             hello = link.request("HELLO", {"host_major": fp.MAJOR, "host_minor": fp.MINOR, "mode": mode,
                                            "session": session, "client": self.client})
         except BoardBusy as exc:
+            # the board's own hint names the protocol's TAKEOVER mode: say it in memhw's words
+            reason = re.sub(r"[;,.]? *if that host is gone, take the board over \(HELLO mode TAKEOVER\)\.?$", "",
+                            exc.message)
             raise BoardBusy(exc.status, exc.status_name,
-                            f"{address}: {exc.message}. If that host is gone, connect with takeover=True "
+                            f"{address}: {reason}. If that host is gone, connect with takeover=True "
                             "(command line: --takeover)") from None
         except ProtocolError:
             if link.last_version not in (None, fp.MAJOR):  # another major's HELLO layout

@@ -1,7 +1,13 @@
 """The ``memhw`` command line.
 
-Every command takes ``--board ADDRESS`` (default ``mock://``). Ctrl+C stops at
-the next step, grounds the lines (closing the board does) and exits 130.
+Every command that talks to a board takes ``--board ADDRESS`` (default ``mock://``).
+Ctrl+C stops at the next step, grounds the lines (closing the board does) and exits 130.
+
+Everything a command will write is checked before it touches the board, and a file of
+measurements is never replaced or added to silently (:mod:`memhw.outputs`: ``--force``
+replaces, ``--append`` adds to a session file of the same board). Every session file
+records the board, its chip and address, the calibration applied, the memhw version and
+the command line.
 
 Exit codes: 0 done; 2 an error (one line on stderr: bad input, board refused,
 link failed...); 3 ``memhw program`` finished below its goal (``--goal``); 130
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import signal
 import sys
 import time
@@ -23,46 +30,18 @@ import numpy as np
 
 from ._version import __version__
 from .board import Board
-from .connection import connect
+from .cliargs import host_port, positive_int, seconds
+from .clicommon import EXIT_BELOW_GOAL, EXIT_ERROR, EXIT_INTERRUPTED, connect_board, session_output
 from .errors import MemhwError
-from .link import check_timeout
+from .outputs import ARRAY, SESSION, add_output_flags, check_file, check_folder, check_record
+from .units import US
 
 DEFAULT_BOARD = "mock://"
-#: exit status of a programming run that finished below its goal
-EXIT_BELOW_GOAL = 3
+__all__ = ["main", "build_parser", "DEFAULT_BOARD", "EXIT_BELOW_GOAL"]
 
 
 def _board(args: argparse.Namespace) -> Board:
-    return connect(args.board, timeout=args.timeout, takeover=args.takeover)
-
-
-def _seconds(text: str) -> float:
-    """argparse type: a timeout in seconds."""
-    try:
-        return check_timeout(float(text))
-    except (ValueError, MemhwError) as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}" if isinstance(exc, MemhwError) else
-                                         f"{text!r} is not a number of seconds") from None
-
-
-def _fraction(text: str) -> float:
-    """argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction in [0, 1]")
-    return value
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    """argparse type: ``HOST:PORT`` (port 0 picks a free one)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT with a port in 0..65535, "
-                                         "e.g. 127.0.0.1:5025")
-    return host or "127.0.0.1", int(port)
+    return connect_board(args)
 
 
 def _session(path: Path | None):
@@ -83,165 +62,64 @@ def _summary(name: str, x: np.ndarray, unit: str, scale: float) -> str:
 
 # ------------------------------------------------------------------ commands
 def cmd_info(args: argparse.Namespace) -> int:
+    """``memhw info``: identity, transfer functions, limits and the calibration applied."""
+    from .info import calibration_text, describe
+
     with _board(args) as board:
-        info = board.info
-        d = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "limits"}
-        d["limits"] = vars(info.limits)
+        info, cal = board.info, board.calibration
         if args.json:
+            d = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "limits"}
+            d["limits"] = vars(info.limits)
+            d["limits_in_force"] = vars(board.limits)
+            d["calibration"] = None if cal is None else {"file": cal.source, "id": cal.id, "date": cal.date,
+                                                         "firmware": cal.firmware}
+            d["calibration_text"] = calibration_text(cal)
             print(json.dumps(d, indent=2, default=str))
         else:
-            for k, v in d.items():
-                print(f"{k:>15}: {v}")
+            lines = describe(info, board.limits, cal)
+            width = max(len(k) for k, _ in lines)
+            for k, v in lines:
+                print(f"{k:<{width}}  {v}")
     return 0
 
 
-def save_array(path: Path, data: np.ndarray, name: str, attrs: dict) -> None:
-    """Write an array to .npy or to an HDF5 dataset ``name`` with unit attributes."""
-    if path.suffix == ".npy":
-        np.save(path, data)
-    elif path.suffix in (".h5", ".hdf5"):
-        import h5py
-
-        with h5py.File(path, "a") as f:
-            if name in f:
-                del f[name]
-            ds = f.create_dataset(name, data=data)
-            ds.attrs.update(attrs)
-    else:
-        raise MemhwError(f"--out {path}: use a .npy, .h5 or .hdf5 file name")
-
-
 def cmd_read(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else None
-    if out is not None and out.suffix not in (".npy", ".h5", ".hdf5"):
-        raise MemhwError(f"--out {out}: use a .npy, .h5 or .hdf5 file name")
-    with _board(args) as board:
+    """Read the conductance map; ``--out FILE.h5`` records it in a session file (run ``read``,
+    dataset ``conductance``, siemens), ``--out FILE.npy`` saves the bare array (siemens)."""
+    from contextlib import nullcontext
+
+    npy = out = None
+    if args.out is None:
+        session_output(args)  # refuses --force / --append without --out
+    else:
+        if check_file(args.out, "--out", ARRAY + SESSION).suffix.lower() in ARRAY:
+            if args.append:
+                raise MemhwError(f"--append adds to session files (.h5); {args.out} is a bare array")
+            npy = check_record(args.out, "--out", ARRAY, args.force)
+        else:
+            out = session_output(args)
+    with _board(args) as board, (out.open(board) if out else nullcontext()) as session:
         t0 = time.perf_counter()
         g = board.read_conductance(v_read=args.v_read, average=args.average)
         dt = time.perf_counter() - t0
         print(f"board {board.info.serial} ({board.info.firmware}), read {g.size} devices in {dt * 1e3:.1f} ms")
-        print(_summary("conductance", g, "uS", 1e-6))
-        if out is not None:
-            save_array(out, g, "conductance", {"unit": "S", "v_read": args.v_read, "average": args.average,
-                                               "serial": board.info.serial})
-            print(f"wrote {out}")
+        print(_summary("conductance", g, US, 1e-6))
+        if session is not None:
+            with session.run("read", v_read=args.v_read, average=args.average) as run:
+                run.write("conductance", g, unit="S")
+        if npy is not None:
+            np.save(npy, g)
+    if out is not None or npy is not None:
+        print(f"wrote {out.path if out is not None else npy}" + (" (siemens)" if npy is not None else ""))
     return 0
 
 
-def _parse_range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(x) * 1e-6 for x in text.split(":"))
-    except ValueError:
-        raise MemhwError(f"--range {text!r}: expected LO:HI in uS, e.g. 20:200") from None
-    return lo, hi
-
-
-def cmd_program(args: argparse.Namespace) -> int:
-    from .programming import program
-    from .targets import load_targets
-
-    if args.resume:
-        return _resume(args)
-    if not args.targets:
-        raise MemhwError("give TARGETS (a .npy/.h5/.png file or a pattern name) or --resume FILE.h5")
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not args.force:
-        raise MemhwError(f"--out {out} exists; pass --force to overwrite it or --resume to continue it")
-    with _board(args) as board, _session(out) as session:
-        targets = load_targets(args.targets, board.shape, _parse_range(args.range), seed=args.seed)
-        if session is not None:
-            session.attach(board)
-            session.attrs["targets_source"] = args.targets
-        result = program(board, targets, tolerance=args.tolerance * 1e-6, algorithm=args.algorithm,
-                         on_board=args.on_board, progress=True, session=session)
-        print(result)
-        if args.plot:
-            print(f"wrote {result.plot(args.plot)}")
-        if out is not None:
-            print(f"wrote {out}")
-    return _goal_status(result.converged[result.mask].mean(), args.goal)
-
-
-def _goal_status(fraction: float, goal: float) -> int:
-    """Exit status of a programming command: 0 when ``fraction`` of the devices converged
-    meets the goal, else :data:`EXIT_BELOW_GOAL` with a line saying so."""
-    if fraction >= goal:
-        return 0
-    print(f"memhw: below goal: {fraction:.2%} of the selected devices converged, --goal is {goal:.2%}",
-          file=sys.stderr)
-    return EXIT_BELOW_GOAL
-
-
-def _resume(args: argparse.Namespace) -> int:
-    """Continue the last programming run of a session file on the board it ran on.
-
-    Checks the board's identity (serial and chip) against the file first; reconciles by
-    reading the array before any pulse: a device counts as done only if the file says it
-    converged *and* it reads within tolerance now (a crash may have left pulses that
-    were sent but never confirmed, :func:`memhw.session.pulse_ledger`)."""
-    from .algorithms.tuning import Reason
-    from .programming import program
-    from .session import Session, load, pulse_ledger
-
-    path = Path(args.resume)
-    s = load(path)
-    try:
-        run = s.last_run("program")
-        if run is None:
-            raise MemhwError(f"{path}: no programming run to resume")
-        targets, mask = run.read("targets"), run.read("mask").astype(bool)
-        names = set(run.names())
-        if "reasons" in names:                      # the run finished: its final verdicts
-            reasons = run.read("reasons")
-        elif "round_reasons" in names and len(run.read("round_reasons")):
-            reasons = run.read("round_reasons")[-1]  # interrupted: the last flushed round
-        else:  # e.g. an on-board run: the board reports only at the end
-            reasons = np.zeros(targets.shape, np.int8)
-            print(f"{path}: the interrupted run recorded no per-round state; programming every device again")
-        recorded = mask & (reasons == Reason.CONVERGED)
-        tolerance = float(run.attrs["tolerance"])
-        algorithm = str(run.attrs.get("algorithm", "adaptive"))
-        was = run.status
-        where = {k: run.attrs.get(k, s.attrs.get(k)) for k in ("board_serial", "board_chip", "board_address")}
-        ledger = pulse_ledger(s)
-    finally:
-        s.close()
-    with _board(args) as board:
-        info = board.info
-        if (where["board_serial"], where["board_chip"] or info.chip) != (info.serial, info.chip) \
-                and not args.other_board:
-            raise MemhwError(
-                f"{path} was recorded on board {where['board_serial']} (chip {where['board_chip'] or '?'}) at "
-                f"{where['board_address']}; {args.board} is board {info.serial} (chip {info.chip or '?'}): not "
-                "resuming on another board or chip. Give --board the address of that board (an in-process "
-                "mock:// is a new chip every time: serve one with `memhw mock serve` to keep it), or pass "
-                "--other-board to program this one anyway")
-        if ledger.unconfirmed:
-            print(f"{path}: {ledger.unconfirmed} pulses were sent but never confirmed (the run was cut off); "
-                  "reading the array before pulsing again")
-        g = board.read_conductance(average=16)
-        done = recorded & (np.abs(g - targets) <= tolerance)
-        print(f"resuming {path}: last run {was}; {int(recorded.sum())} of {int(mask.sum())} devices had "
-              f"converged, {int(done.sum())} still read within ±{tolerance * 1e6:.1f} µS; "
-              f"{int((mask & ~done).sum())} to program")
-        with Session(path, "a") as session:
-            session.attach(board)
-            todo = mask & ~done
-            if todo.any():
-                result = program(board, targets, tolerance=tolerance, mask=todo, algorithm=algorithm,
-                                 on_board=args.on_board, progress=True, session=session)
-                print(result)
-            else:
-                print("nothing left to program")
-            g = board.read_conductance(average=16)
-    ok = np.abs(g - targets)[mask] <= tolerance
-    print(f"whole run: {int(ok.sum())}/{int(mask.sum())} devices within ±{tolerance * 1e6:.1f} µS now")
-    return _goal_status(float(ok.mean()), args.goal)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
+    """``memhw report FILE``: summarise any file memhw writes and draw its figures."""
     from .report import report
 
+    if args.out is not None:
+        check_folder(args.out, "--out")
     text, _ = report(args.file, args.out)
     print(text)
     return 0
@@ -322,12 +200,18 @@ def cmd_lstm(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.board, out=args.out, lstm_epochs=args.lstm_epochs)
+    check_folder(args.out, "--out")
+    return run_demo(args.board, out=args.out, lstm_epochs=args.lstm_epochs, command=args.command_line)
 
 
 # -------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="memhw", description="Drive a memristor crossbar board or its emulator.")
+    p = argparse.ArgumentParser(
+        prog="memhw", description="Drive a memristor crossbar board or its emulator.",
+        epilog=f"Exit status: 0 done, {EXIT_ERROR} error (one line on stderr), {EXIT_BELOW_GOAL} `memhw program` "
+               f"finished below --goal, {EXIT_INTERRUPTED} interrupted. Output files are checked before the board is "
+               "touched; an existing file of measurements is refused unless --force (replace) or --append (add to "
+               "a session file of the same board).")
     p.add_argument("--version", action="version", version=f"memhw {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", required=True)
@@ -335,40 +219,29 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.add_argument("--board", default=DEFAULT_BOARD, help="board address (default %(default)s)")
-        sp.add_argument("--timeout", type=_seconds, default=2.0, help="reply timeout in s (default %(default)s)")
+        sp.add_argument("--timeout", type=seconds, default=2.0, help="reply timeout in s (default %(default)s)")
         sp.add_argument("--takeover", action="store_true",
                         help="take the board over from another host's session (if that host crashed or hangs)")
         sp.set_defaults(func=fn)
         return sp
 
-    sp = add("info", cmd_info, "show the board's identity, geometry and limits")
+    sp = add("info", cmd_info, "show the board's identity, transfer functions, limits and calibration")
     sp.add_argument("--json", action="store_true")
 
     sp = add("read", cmd_read, "read the conductance map")
     sp.add_argument("--v-read", type=float, default=0.2, help="read voltage in V")
-    sp.add_argument("--average", type=int, default=1, help="samples averaged per device")
-    sp.add_argument("--out", help="write the map to FILE.npy or FILE.h5")
+    sp.add_argument("--average", type=positive_int, default=1, help="samples averaged per device")
+    sp.add_argument("--out", metavar="FILE.h5|FILE.npy",
+                    help="record the map in a session file (FILE.h5: `memhw report` draws it, `memhw program "
+                         "FILE.h5:conductance` programs it back) or save the bare array in siemens (FILE.npy)")
+    add_output_flags(sp)
 
-    sp = add("program", cmd_program, "program target conductances by write-and-verify")
-    sp.add_argument("targets", nargs="?", help="FILE.npy (S), FILE.h5[:DATASET] (S), an image, or a pattern: "
-                                               "random, checkerboard, gradient, rings")
-    sp.add_argument("--range", default="20:200", help="uS range images and patterns map to (default %(default)s)")
-    sp.add_argument("--tolerance", type=float, default=2.0, help="uS (default %(default)s)")
-    sp.add_argument("--algorithm", choices=("adaptive", "baseline"), default="adaptive")
-    sp.add_argument("--on-board", action="store_true", help="let the board run the loop (PROGRAM opcode)")
-    sp.add_argument("--seed", type=int, default=0, help="seed of the random pattern")
-    sp.add_argument("--out", help="record the session to FILE.h5")
-    sp.add_argument("--force", action="store_true", help="overwrite --out")
-    sp.add_argument("--resume", metavar="FILE.h5", help="continue the interrupted run recorded in FILE.h5 "
-                                                        "(on the same board: its serial and chip are checked)")
-    sp.add_argument("--other-board", action="store_true", help="with --resume: continue on another board or chip")
-    sp.add_argument("--goal", type=_fraction, default=0.95,
-                    help="fraction of the devices that must converge; below it the command exits with status "
-                         f"{EXIT_BELOW_GOAL} (default %(default)s)")
-    sp.add_argument("--plot", help="draw target/achieved/error/pulses to FILE.png")
+    from .programming.cli import add_commands as add_programming_commands
 
-    sp = sub.add_parser("report", help="summarise a session file and draw its plots")
-    sp.add_argument("file", help="session FILE.h5")
+    add_programming_commands(sub, add)
+
+    sp = sub.add_parser("report", help="summarise any file memhw writes and draw its figures")
+    sp.add_argument("file", help="a session file (--out FILE.h5 of any command), a calibration file or a map (.npy)")
     sp.add_argument("--out", help="folder for the figures (default FILE-report/)")
     sp.set_defaults(func=cmd_report)
 
@@ -382,8 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="folder for figures, metrics and the session file")
 
     sp = add("demo", cmd_demo, "run the demonstration session on the board")
-    sp.add_argument("--out", default="demo-out", help="folder for the session's files")
-    sp.add_argument("--lstm-epochs", type=int, default=None, help="training epochs of the airline LSTM")
+    sp.add_argument("--out", default="demo-out", help="folder for the session's files (default %(default)s; "
+                                                      "its session file and figures are replaced)")
+    sp.add_argument("--lstm-epochs", type=positive_int, default=None, help="training epochs of the airline LSTM")
 
     from .calibration.cli import add_commands as add_calibration_commands
 
@@ -393,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     msub = mock.add_subparsers(dest="mock_command", required=True)
     sp = msub.add_parser("serve", help="serve the emulator on a TCP port or a pseudo-terminal")
     grp = sp.add_mutually_exclusive_group()
-    grp.add_argument("--tcp", default="127.0.0.1:0", type=_host_port, metavar="HOST:PORT",
+    grp.add_argument("--tcp", default="127.0.0.1:0", type=host_port, metavar="HOST:PORT",
                      help="listen here (default %(default)s: loopback, free port)")
     grp.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     sp.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
@@ -409,7 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["memhw", *argv])  # recorded in every session file written
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -417,10 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except (MemhwError, ValueError, OSError) as exc:
         print(f"memhw: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

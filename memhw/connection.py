@@ -167,9 +167,10 @@ def connect(address: str = "mock://", *, timeout: float = 2.0, retries: int = 3,
     baudrate : int
         For serial ports.
     calibration : "auto", path, BoardCalibration or None
-        ``"auto"`` (default): apply the calibration file of the board's serial from
-        ``$MEMHW_CALIBRATION_DIR`` (default: the repository's ``calibration/``) if there
-        is one (logged); a path or object: apply that one (another board's serial raises
+        ``"auto"`` (default): apply the calibration file of the board's serial if there
+        is one (logged), looked up in ``$MEMHW_CALIBRATION_DIR`` if set, else in the
+        per-user data directory, then among the calibrations shipped with memhw
+        (:func:`memhw.calibration.files.search_path`); a path or object: apply that one (another board's serial raises
         :class:`~memhw.errors.CalibrationError`); None: nominal transfer functions.
         A stale calibration (old, other firmware) gives a ``CalibrationWarning``.
     limits : "auto", path, Limits, mapping or None

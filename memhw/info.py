@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from .units import OHM, si
 
 
 @dataclass(frozen=True)
@@ -102,3 +105,54 @@ class BoardInfo:
             chip=h["chip"],
             opcodes=tuple(int(o) for o in h["opcodes"]),
         )
+
+
+# ------------------------------------------------------------------ for people
+def calibration_text(calibration: Any) -> str:
+    """Which calibration a board applies, in words: the file (or ``(in memory)``) and when
+    it was made, or ``none: nominal transfer functions``."""
+    if calibration is None:
+        return "none: nominal transfer functions"
+    where = getattr(calibration, "source", None) or "(in memory)"
+    return f"{where} (made {calibration.date}, firmware {calibration.firmware})"
+
+
+def describe(info: BoardInfo, limits: Limits | None = None, calibration: Any = None) -> list[tuple[str, str]]:
+    """The board's identity, transfer functions and limits as (label, text) lines with units.
+
+    Parameters
+    ----------
+    info : BoardInfo
+    limits : Limits, optional
+        The limits in force (default: the board's absolute maxima, ``info.limits``).
+    calibration : BoardCalibration, optional
+        The calibration applied (None: nominal transfer functions).
+    """
+    lim = limits or info.limits
+    tighter = limits is not None and limits != info.limits
+    w_max = info.width_offset + info.width_lsb * info.width_max_code
+    gains = ", ".join(si(g, OHM) for g in info.tia_gains)
+    return [
+        ("board", f"{info.serial} at {info.address}"),
+        ("firmware", f"{info.firmware}, protocol {info.protocol[0]}.{info.protocol[1]} "
+                     f"(schema {info.schema_hash:#010x}), boot {info.boot_id}"),
+        ("chip", info.chip or "(the board does not identify its chip)"),
+        ("array", f"{info.rows} rows × {info.cols} columns"),
+        ("calibration", calibration_text(calibration)),
+        ("transfer functions", "nominal, as announced; " + (
+            "corrected per channel by the calibration" if calibration is not None else "no per-channel correction")),
+        ("  row/column DAC", f"{info.dac_bits} bit, {si(info.dac_line_lsb, 'V')} per code"),
+        ("  gate DAC", f"{info.dac_bits} bit, {si(info.dac_gate_lsb, 'V')} per code"),
+        ("  ADC", f"{info.adc_bits} bit, {si(info.adc_lsb, 'V')} per code"),
+        ("  TIA gains", f"{gains} (inverting, auto-ranged)"),
+        ("  pulse width", f"{si(info.width_offset, 's')} + code × {si(info.width_lsb, 's')}, "
+                          f"codes 0–{info.width_max_code}"),
+        ("limits", "tighter than the board's maxima (limits file)" if tighter else "the board's maxima"),
+        ("  DC / read level", f"±{si(lim.v_read, 'V')}"),
+        ("  SET amplitude", f"≤ {si(lim.v_set, 'V')}"),
+        ("  RESET amplitude", f"≤ {si(lim.v_reset, 'V')}"),
+        ("  gate", f"0 – {si(lim.v_gate, 'V')}"),
+        ("  pulse width", f"{si(lim.width_min, 's')} – {si(min(lim.width_max, w_max), 's')}"),
+        ("messages", f"frames ≤ {info.max_frame} B, messages ≤ {info.max_message} B, "
+                     f"{len(info.opcodes)} opcodes"),
+    ]

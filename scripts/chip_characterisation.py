@@ -33,7 +33,7 @@ def main() -> None:
         serial = board.info.serial
     slope, intercept = gate.fit()
     rel = noise.relative[np.isfinite(noise.relative)]
-    print(f"{serial}: SET {slope * 1e6:.1f} uS/V + {intercept * 1e6:.0f} uS in 0.7-1.6 V; "
+    print(f"{serial}: SET {slope * 1e6:.1f} µS/V + {intercept * 1e6:.0f} µS in 0.7–1.6 V; "
           f"RESET removes {np.interp(1.0, reset.amplitudes, reset.removed):.0%} at 1.0 V; "
           f"read noise {np.median(rel):.2%} median")
     _figure(gate, reset, rel, slope, intercept, serial, args.out)

@@ -25,8 +25,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("image", nargs="?", help="picture file (default: matplotlib's grace_hopper.jpg)")
     ap.add_argument("--board", default="mock://", help="board address (default %(default)s)")
-    ap.add_argument("--range", default="20:200", help="conductance range in uS for black:white (default %(default)s)")
-    ap.add_argument("--tolerance", type=float, default=2.0, help="uS (default %(default)s)")
+    ap.add_argument("--range", default="20:200", help="conductance range in µS for black:white (default %(default)s)")
+    ap.add_argument("--tolerance", type=float, default=2.0, help="tolerance in µS (default %(default)s)")
     ap.add_argument("--out", type=Path, default=Path("image-out"), help="folder for the figure and session file")
     args = ap.parse_args()
     if args.image is None:

@@ -113,3 +113,14 @@ def emulator(board: memhw.Board, board_address: Reached) -> BoardEmulator | CBoa
 def ideal_board():
     with memhw.connect("mock://?preset=ideal&seed=3") as b:
         yield b
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_data_dir(tmp_path_factory: pytest.TempPathFactory):
+    """memhw keeps per-user files (calibrations saved with ``memhw calibrate board --save``)
+    in the platform's user data directory: the suite's go to a temporary one, never the
+    real one (``XDG_DATA_HOME`` is inherited by the subprocesses tests start)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
+    yield
+    patch.undo()

@@ -20,7 +20,7 @@ HOST = ("memhw.board", "memhw.link", "memhw.connection", "memhw.session", "memhw
         "memhw.limits", "memhw.targets")
 #: neutral modules below both stacks, and the board side
 BELOW_BOTH = ("memhw.conversions", "memhw.algorithms", "memhw.faults", "memhw.errors", "memhw.info",
-              "memhw._version")
+              "memhw.units", "memhw._version")
 BOARD_SIDE = ("memhw.peer", "memhw.mock")
 PROCEDURES = ("memhw.programming", "memhw.calibration", "memhw.nn")
 

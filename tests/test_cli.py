@@ -27,10 +27,10 @@ def test_read_writes_the_map(tmp_path, capsys, suffix: str) -> None:
     assert "conductance" in capsys.readouterr().out
     if suffix == ".npy":
         g = np.load(out)
-    else:
+    else:  # a session file: run "read", dataset "conductance"
         with h5py.File(out) as f:
-            g = f["conductance"][()]
-            assert f["conductance"].attrs["unit"] == "S"
+            g = f["runs/0000_read/conductance"][()]
+            assert f["runs/0000_read/conductance"].attrs["unit"] == "S"
     assert g.shape == (128, 64) and np.all(g > 0)
 
 
@@ -80,6 +80,10 @@ def test_demo_runs_the_whole_session(tmp_path, capsys) -> None:
     assert "== summary" in out and "airline LSTM" in out and "picture" in out
     for name in ("picture.png", "airline_exsitu.png", "session.h5"):
         assert (tmp_path / name).stat().st_size > 10_000, name
+    report = (tmp_path / "report.md").read_text()  # the demo's report: results, session report, figures
+    for figure in ("picture.png", "report/0000_calibration.png", "report/0001_sweep.png", "report/0002_program.png"):
+        assert f"]({figure})" in report and (tmp_path / figure).is_file(), figure
+    assert "| picture |" in report and "written by: memhw demo" in report
     s = memhw.session.load(tmp_path / "session.h5")
     try:
         assert s.complete

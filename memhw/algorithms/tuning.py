@@ -33,6 +33,7 @@ import numpy as np
 
 from firmware_protocol import SCHEMA
 
+from . import set_curve
 from .response import MonotoneCurve
 
 _R = SCHEMA.enums["TuningReason"]
@@ -235,10 +236,8 @@ class AdaptiveTuner(_TunerBase):
         super().__init__(targets, mask, config, sigma_meas)
         c = config
         grid = np.arange(c.gate_min, c.gate_max + 1e-9, 0.025)
-        if gate_prior is None:
-            # DOMAIN.md §1: G ~ 98 uS/V * Vg + 120 uS in the used window (0.7-1.6 V),
-            # falling to ~0 towards the transistor threshold (§2.1; ~0.4 V assumed).
-            prior = np.where(grid >= 0.7, 98e-6 * grid + 120e-6, (98e-6 * 0.7 + 120e-6) * (grid - 0.4) / 0.3)
+        if gate_prior is None:  # the published curve (memhw.algorithms.set_curve)
+            prior = set_curve.conductance(grid)
         else:
             gates, g = gate_prior
             chip_wide = np.median(g, axis=1) if np.ndim(g) == 2 else g

@@ -5,7 +5,8 @@ Board layer (used by :class:`memhw.Board` and :func:`memhw.connect`; pure data a
 * :class:`BoardCalibration` (:mod:`.model`) -- per-channel DAC gain/offset (rows, columns,
   gates) and per-column, per-gain TIA gain/offset, with fit residuals and bounds;
 * :mod:`.files` -- the HDF5 file format (``calibration/README.md``), lookup by serial in
-  ``$MEMHW_CALIBRATION_DIR`` or ``calibration/``, :func:`apply_calibration`.
+  ``$MEMHW_CALIBRATION_DIR``, or the per-user data directory then the calibrations shipped
+  with memhw (:func:`~.files.search_path`), :func:`apply_calibration`.
 
 Procedures (take a Board, return results; imported lazily):
 

@@ -206,7 +206,8 @@ def record_calibration(session: Any, cal: BoardCalibration, **attrs: Any) -> Non
     """Store ``cal`` (fit parameters, residuals and raw points) as a ``calibration`` run of
     a :class:`memhw.session.Session`."""
     with session.run("calibration", serial=cal.serial, firmware=cal.firmware, date=cal.date,
-                     calibration_id=cal.id, problems=len(cal.problems()), **cal.summary(), **attrs) as run:
+                     calibration_id=cal.id, problems=len(cal.problems()), tia_gains=list(cal.tia_gains),
+                     **cal.summary(), **attrs) as run:
         for g in GROUPS:
             d = cal.dac[g]
             run.write(f"dac_{g.lower()}_gain", d.gain, unit="1")

@@ -1,8 +1,18 @@
 """Calibration files (HDF5): save, load, find by serial, apply on connect.
 
 The format is described in ``calibration/README.md`` at the top of the repository.
-The directory searched by :func:`find_calibration` is ``$MEMHW_CALIBRATION_DIR`` if set,
-else the repository's ``calibration/`` folder.
+
+Where calibration files live (:func:`search_path`), in the order they are looked up:
+
+1. ``$MEMHW_CALIBRATION_DIR``, if set -- and then only there (a lab's shared folder, tests);
+2. else the per-user data directory (``platformdirs``: ``~/.local/share/memhw/calibration``
+   on Linux, ``~/Library/Application Support/memhw/calibration`` on macOS,
+   ``%LOCALAPPDATA%\\memhw\\calibration`` on Windows), where ``memhw calibrate board --save``
+   writes (:func:`calibration_dir`);
+3. then the calibrations shipped inside the package (``memhw/calibration/data/``: the
+   emulator's default board, found after any kind of install).
+
+Nothing is ever written into the package or a source checkout.
 """
 
 from __future__ import annotations
@@ -25,7 +35,8 @@ from .model import GROUPS, BoardCalibration, CalibrationBounds, DacCalibration
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "ENV_DIR", "calibration_dir", "calibration_path", "save_calibration",
-    "load_calibration", "find_calibration", "apply_calibration", "MAX_AGE_DAYS",
+    "load_calibration", "find_calibration", "apply_calibration", "MAX_AGE_DAYS", "search_path", "shipped_dir",
+    "user_dir",
 ]
 
 log = logging.getLogger("memhw.calibration")
@@ -35,17 +46,43 @@ FORMAT_VERSION = 1
 ENV_DIR = "MEMHW_CALIBRATION_DIR"
 #: a calibration older than this (days) is applied with a CalibrationWarning
 MAX_AGE_DAYS = 90.0
-_REPO_DIR = Path(__file__).resolve().parents[2] / "calibration"
+#: the calibrations shipped as package data (in a checkout: the source folder)
+SHIPPED_DIR = Path(__file__).resolve().parent / "data"
 
 _DAC_FIELDS = ("gain", "offset", "residual", "r2")
 _TIA_FIELDS = {"gain": "tia_gain", "offset": "tia_offset", "residual": "tia_residual", "r2": "tia_r2"}
 _UNITS = {"gain": "1", "offset": "V", "residual": "V", "r2": "1"}
 
 
+def user_dir() -> Path:
+    """The per-user calibration folder (``<platformdirs user data dir>/memhw/calibration``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("memhw", appauthor=False)) / "calibration"
+
+
+def shipped_dir() -> Path | None:
+    """The folder of the calibrations shipped with memhw (package data), or None if the
+    package is not on a file system (e.g. zipped)."""
+    from importlib.resources import files
+
+    folder = files(__package__) / "data"
+    return folder if isinstance(folder, Path) else None
+
+
 def calibration_dir() -> Path:
-    """Where calibration files are looked up: ``$MEMHW_CALIBRATION_DIR`` or ``<repo>/calibration``."""
+    """Where calibration files are saved: ``$MEMHW_CALIBRATION_DIR`` if set, else :func:`user_dir`."""
     env = os.environ.get(ENV_DIR)
-    return Path(env).expanduser() if env else _REPO_DIR
+    return Path(env).expanduser() if env else user_dir()
+
+
+def search_path() -> list[Path]:
+    """Folders searched for a board's calibration, first match wins: ``$MEMHW_CALIBRATION_DIR``
+    alone if set, else :func:`user_dir` then :func:`shipped_dir`."""
+    if os.environ.get(ENV_DIR):
+        return [calibration_dir()]
+    shipped = shipped_dir()
+    return [user_dir()] + ([shipped] if shipped is not None else [])
 
 
 def _safe(serial: str) -> str:
@@ -174,16 +211,20 @@ def load_calibration(path: str | os.PathLike) -> BoardCalibration:
 
 
 def find_calibration(serial: str, directory: str | os.PathLike | None = None) -> Path | None:
-    """The calibration file for ``serial`` in ``directory`` (default :func:`calibration_dir`):
-    ``<serial>.h5`` or the newest of ``<serial>_*.h5`` (by name), or None."""
-    d = Path(directory) if directory is not None else calibration_dir()
-    if not d.is_dir():
-        return None
-    exact = d / f"{_safe(serial)}.h5"
-    if exact.is_file():
-        return exact
-    dated = sorted(d.glob(f"{_safe(serial)}_*.h5"))
-    return dated[-1] if dated else None
+    """The calibration file for ``serial``: ``<serial>.h5`` or the newest of ``<serial>_*.h5``
+    (by name) in ``directory``, or by default in the first folder of :func:`search_path`
+    that has one; None if there is none."""
+    folders = [Path(directory)] if directory is not None else search_path()
+    for d in folders:
+        if not d.is_dir():
+            continue
+        exact = d / f"{_safe(serial)}.h5"
+        if exact.is_file():
+            return exact
+        dated = sorted(d.glob(f"{_safe(serial)}_*.h5"))
+        if dated:
+            return dated[-1]
+    return None
 
 
 # ------------------------------------------------------------------ applying
@@ -210,8 +251,9 @@ def apply_calibration(board: Any, calibration: Any = "auto", *, directory: str |
     if isinstance(calibration, str) and calibration == "auto":
         path = find_calibration(info.serial, directory)
         if path is None:
+            where = [Path(directory)] if directory is not None else search_path()
             log.info("board %s: no calibration file in %s; using nominal transfer functions",
-                     info.serial, Path(directory) if directory is not None else calibration_dir())
+                     info.serial, ", ".join(map(str, where)))
             return None
         calibration = path
     cal = calibration if isinstance(calibration, BoardCalibration) else load_calibration(calibration)

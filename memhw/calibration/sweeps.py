@@ -16,7 +16,12 @@ block of rows (default: the lower half of the array): device (r, c) with
 the row wire's IR drop stays below ~1 % (a row of 64 devices at 280 uS would lose ~12 % at
 0.15 ohm per segment: that is chip physics, not the device's conductance). The three sweeps
 use different offsets, so they never touch each other's devices; each leaves its devices
-RESET. Unselected devices are NaN in the ``devices`` arrays.
+RESET. Unselected devices are NaN in the ``devices`` arrays. The read-noise sweep programs
+its devices by write-and-verify over the programming range first, so it measures devices
+as they are used, not the unprogrammed high-resistance state.
+
+Every result says under which conditions it was measured (``conditions()``: pulse
+amplitudes, widths, gates, averaging, devices), and its figure states them.
 """
 
 from __future__ import annotations
@@ -27,16 +32,30 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import LimitError
+from ..units import US, si
 
 __all__ = [
     "GateCurve", "ResetCurve", "IVResult", "NoiseResult", "RetentionResult",
-    "gate_sweep", "reset_sweep", "iv_sweep", "read_noise", "retention", "SAFE_IV_MAX",
+    "gate_sweep", "reset_sweep", "iv_sweep", "read_noise", "retention", "SAFE_IV_MAX", "NOISE_RANGE",
 ]
 
 #: largest |V| of an I-V sweep: below the SET (~1 V) and RESET (~0.3 V onset with pulses)
 #: switching ranges of the chip (DOMAIN.md §1, §2), DC only
 SAFE_IV_MAX = 0.5
+#: conductances the read-noise sweep programs its devices to: the whole-array programming
+#: range (docs/programming.md), S
+NOISE_RANGE = (20e-6, 200e-6)
 Progress = Callable[[int, int], None] | None
+
+
+def _devices_text(n: int, params: dict[str, Any]) -> str:
+    rows = f" in rows {params['row_start']}–{int(params['row_stop']) - 1}" if "row_start" in params else ""
+    return f"{n} devices{rows}"
+
+
+def _n(devices: np.ndarray, steps: int) -> int:
+    """Devices measured in an (steps, rows, cols) array with NaN where unselected."""
+    return int(np.isfinite(np.asarray(devices).reshape(steps, -1)).any(axis=0).sum())
 
 
 def _rows(board: Any, rows: slice | None, default: slice) -> slice:
@@ -95,7 +114,8 @@ class GateCurve:
     Attributes
     ----------
     gates : (n,) V
-    conductance : (n, cols) S, per-column median over the rows swept (the programming prior)
+    conductance : (n, cols) S, per-column median over the rows swept (the programming prior;
+        the chip-wide median in columns where no device was swept)
     devices : (n, rows_swept, cols) S, every device
     rows : (rows_swept,) row indices swept
     """
@@ -118,6 +138,13 @@ class GateCurve:
             raise ValueError(f"fewer than 2 gate points in [{lo}, {hi}] V")
         slope, intercept = np.polyfit(self.gates[sel], self.median[sel], 1)
         return float(slope), float(intercept)
+
+    def conditions(self) -> str:
+        """How it was measured, in words."""
+        p = self.params
+        return (f"per gate: full RESET ({p.get('reset_v', '?')} V, gate {p.get('reset_gate', '?')} V), then one SET "
+                f"pulse of {p.get('v_set', '?')} V, {si(p.get('width', float('nan')), 's')}; "
+                f"{_devices_text(_n(self.devices, len(self.gates)), p)}, reads averaged ×{p.get('average', '?')}")
 
     def plot(self, path: Any) -> Any:
         from .plots import plot_gate_curve
@@ -146,7 +173,10 @@ def gate_sweep(board: Any, gates: Any = None, *, rows: slice | None = None, v_se
     _full_reset(board, mask, reset_v, reset_gate, width, reset_pulses)
     params = dict(v_set=v_set, width=width, reset_v=reset_v, reset_gate=reset_gate, average=average,
                   row_start=rows.start, row_stop=rows.stop, stride=stride, offset=offset)
-    curve = GateCurve(g, _col_median(out), out, np.arange(rows.start, rows.stop), params)
+    per_column = _col_median(out)
+    chip = np.nanmedian(out.reshape(g.size, -1), axis=1)
+    per_column = np.where(np.isnan(per_column), chip[:, None], per_column)  # columns with no device swept
+    curve = GateCurve(g, per_column, out, np.arange(rows.start, rows.stop), params)
     slope, intercept = curve.fit() if ((g >= 0.7) & (g <= 1.6)).sum() >= 2 else (np.nan, np.nan)
     _record(session, "gate", {**params, "slope_S_per_V": slope, "intercept_S": intercept},
             {"gates": (g, "V"), "conductance": (curve.conductance, "S"), "devices": (out, "S")})
@@ -174,6 +204,13 @@ class ResetCurve:
     def removed(self) -> np.ndarray:
         frac = (self.before - self.devices) / np.where(self.before > 0, self.before, np.nan)
         return _col_median(frac.reshape(len(self.amplitudes), -1, 1))[:, 0]
+
+    def conditions(self) -> str:
+        """How it was measured, in words."""
+        p = self.params
+        return (f"per amplitude: SET {p.get('set_v', '?')} V at gate {p.get('set_gate', '?')} V, then one RESET "
+                f"pulse of {si(p.get('width', float('nan')), 's')} at gate {p.get('gate', '?')} V; "
+                f"{_devices_text(_n(self.devices, len(self.amplitudes)), p)}, reads averaged ×{p.get('average', '?')}")
 
     def plot(self, path: Any) -> Any:
         from .plots import plot_reset_curve
@@ -229,6 +266,12 @@ class IVResult:
     def conductance(self) -> np.ndarray:
         return (self.current @ self.v) / (self.v @ self.v)
 
+    def conditions(self) -> str:
+        """How it was measured, in words."""
+        p = self.params
+        return (f"DC, one row driven from −{p.get('v_max', '?')} to +{p.get('v_max', '?')} V in {len(self.v)} steps, "
+                f"columns at virtual ground, gates {p.get('gate', '?')} V; reads averaged ×{p.get('average', '?')}")
+
     def plot(self, path: Any) -> Any:
         from .plots import plot_iv
 
@@ -279,8 +322,8 @@ def iv_sweep(board: Any, devices: Any = None, *, v_max: float = 0.3, n: int = 21
 
 @dataclass
 class NoiseResult:
-    """Repeated reads: ``reads`` (n, rows_read, cols) S; ``mean``, ``std`` per device;
-    ``relative`` = std / mean."""
+    """Repeated reads: ``reads`` (n, rows_read, cols) S, NaN at devices not measured;
+    ``mean``, ``std`` per device; ``relative`` = std / mean."""
 
     reads: np.ndarray
     rows: np.ndarray
@@ -299,10 +342,30 @@ class NoiseResult:
         m = self.mean
         return self.std / np.where(m > 0, m, np.nan)
 
+    @property
+    def devices(self) -> int:
+        """Devices measured."""
+        return int(np.isfinite(self.mean).sum())
+
     def summary(self) -> dict[str, float]:
         rel = self.relative[np.isfinite(self.relative)]
+        std = self.std[np.isfinite(self.std)]
         return {"median_relative_sigma": float(np.median(rel)), "p95_relative_sigma": float(np.percentile(rel, 95)),
-                "median_sigma_S": float(np.median(self.std))}
+                "median_sigma_S": float(np.median(std))}
+
+    def conditions(self) -> str:
+        """How it was measured, in words."""
+        p = self.params
+        what = (f"programmed to {p['g_low'] * 1e6:g}–{p['g_high'] * 1e6:g} {US} (converged within "
+                f"±{p['tolerance'] * 1e6:g} {US})" if "g_low" in p else "as found")
+        return (f"{len(self.reads)} reads at {p.get('v_read', '?')} V, averaged ×{p.get('average', '?')}, of "
+                f"{_devices_text(self.devices, p)} {what}")
+
+    def describe(self) -> str:
+        """The result in one line."""
+        s = self.summary()
+        return (f"read noise σ: median {s['median_relative_sigma']:.2%} of G (95th percentile "
+                f"{s['p95_relative_sigma']:.2%}), median {s['median_sigma_S'] * 1e6:.3f} {US}; {self.conditions()}")
 
     def plot(self, path: Any) -> Any:
         from .plots import plot_noise
@@ -310,22 +373,47 @@ class NoiseResult:
         return plot_noise(self, path)
 
 
-def read_noise(board: Any, n_reads: int = 32, *, rows: slice | None = None, v_read: float = 0.2,
-               average: int = 1, session: Any = None, progress: Progress = None) -> NoiseResult:
-    """Read a block of rows ``n_reads`` times (default the first 16 rows) and return the
-    per-device statistics."""
-    if n_reads < 2:
-        raise LimitError("n_reads must be >= 2")
-    rows = _rows(board, rows, slice(0, min(16, board.shape[0])))
+def read_noise(board: Any, n_reads: int = 32, *, rows: slice | None = None, g_range: Any = NOISE_RANGE,
+               tolerance: float = 2e-6, v_read: float = 0.2, average: int = 1, stride: int = 8, offset: int = 1,
+               session: Any = None, progress: Progress = None) -> NoiseResult:
+    """Read noise of devices over the programming range.
+
+    Programs the module's sparse pattern of devices (``stride``, ``offset``) in ``rows``
+    (default the lower half) by write-and-verify to conductances spread evenly over
+    ``g_range`` (S; default :data:`NOISE_RANGE`), reads the block ``n_reads`` times and
+    keeps the devices that converged (stuck and unprogrammable ones would be outliers that
+    say nothing about read noise); the devices are RESET afterwards. ``g_range=None``
+    reads the devices as they are, without programming them."""
+    if isinstance(n_reads, bool) or not isinstance(n_reads, (int, np.integer)) or n_reads < 2:
+        raise LimitError(f"n_reads must be an integer >= 2, got {n_reads!r}")
+    rows = _rows(board, rows, _default_rows(board))
+    mask = _block_mask(board, rows, stride, offset)
+    params: dict[str, Any] = dict(n_reads=n_reads, v_read=v_read, average=average, row_start=rows.start,
+                                  row_stop=rows.stop, stride=stride, offset=offset)
+    targets = None
+    if g_range is not None:
+        from ..programming import program
+
+        lo, hi = (float(x) for x in g_range)
+        if not 0 <= lo < hi:
+            raise LimitError(f"g_range: need 0 <= low < high (S), got {g_range!r}")
+        targets = np.zeros(board.shape)
+        targets[mask] = np.random.default_rng(0).permutation(np.linspace(lo, hi, int(mask.sum())))
+        done = program(board, targets, tolerance=tolerance, mask=mask)
+        mask = mask & done.converged
+        params.update(g_low=lo, g_high=hi, tolerance=tolerance)
     reads = np.empty((n_reads, rows.stop - rows.start, board.shape[1]))
     for i in range(n_reads):
-        reads[i] = board.read_conductance(v_read=v_read, average=average, rows=rows)
+        reads[i] = _masked(board.read_conductance(v_read=v_read, average=average, rows=rows), mask[rows])
         if progress is not None:
             progress(i + 1, n_reads)
-    params = dict(n_reads=n_reads, v_read=v_read, average=average, row_start=rows.start, row_stop=rows.stop)
+    if g_range is not None:
+        _full_reset(board, _block_mask(board, rows, stride, offset), 1.7, 5.0, 1e-6, 2)
     res = NoiseResult(reads, np.arange(rows.start, rows.stop), params)
-    _record(session, "noise", {**params, **res.summary()},
-            {"mean": (res.mean, "S"), "std": (res.std, "S"), "reads": (reads, "S")})
+    data = {"mean": (res.mean, "S"), "std": (res.std, "S"), "reads": (reads, "S")}
+    if targets is not None:
+        data["targets"] = (targets[rows], "S")
+    _record(session, "noise", {**params, **res.summary()}, data)
     return res
 
 
@@ -344,6 +432,13 @@ class RetentionResult:
     @property
     def drift(self) -> np.ndarray:
         return self.conductance - self.conductance[:1]
+
+    def conditions(self) -> str:
+        """How it was measured, in words."""
+        p = self.params
+        return (f"full RESET, one SET of {p.get('v_set', '?')} V, {si(p.get('width', float('nan')), 's')} "
+                f"(gates spread over the columns), then reads averaged ×{p.get('average', '?')} of "
+                f"{_devices_text(_n(self.conductance, len(self.times)), p)}; time on the board's clock")
 
     def plot(self, path: Any) -> Any:
         from .plots import plot_retention

@@ -233,23 +233,21 @@ def program(
 
 
 class _Reporter:
-    """Progress bar (tqdm) or callback per round."""
+    """Progress bar (:mod:`memhw.progress`) or callback per round."""
 
     def __init__(self, progress: bool | Callable[[dict], None], total: int):
         self.callback = progress if callable(progress) else None
         self.bar = None
         if progress is True:
-            from tqdm.auto import tqdm
+            from ..progress import progress as bar
 
-            self.bar = tqdm(total=total, unit="dev", desc="programming", leave=False)
+            self.bar = bar(total, "programming", unit="devices converged")
 
     def __call__(self, round_: int, pending: int, converged: int) -> None:
         if self.callback is not None:
             self.callback({"round": round_, "pending": pending, "converged": converged})
         if self.bar is not None:
-            self.bar.n = converged
-            self.bar.set_postfix(round=round_, pending=pending, refresh=False)
-            self.bar.refresh()
+            self.bar.update_to(converged, round=round_, pending=pending)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..algorithms.tuning import REASONS, Reason
+from ..units import US
 
 
 @dataclass
@@ -80,6 +81,8 @@ class ProgramResult:
             "converged_of_responsive": float((conv & resp).sum() / max(n_resp, 1)),
             "tolerance": self.tolerance,
             "error_rms": float(np.sqrt(np.mean(err**2))) if err.size else 0.0,
+            "error_rms_converged": float(np.sqrt(np.mean((self.achieved - self.targets)[conv] ** 2)))
+            if conv.any() else 0.0,
             "error_std": float(np.std(err)) if err.size else 0.0,
             "error_max_converged": float(np.abs((self.achieved - self.targets)[conv]).max(initial=0.0)),
             "pulses_median": float(np.median(pulses)) if pulses.size else 0.0,
@@ -93,17 +96,35 @@ class ProgramResult:
             "reasons": counts,
         }
 
+    def headline(self) -> str:
+        """One line: algorithm, tolerance, devices converged, rounds (the figure's title)."""
+        s = self.summary()
+        return (f"{s['algorithm']} write-and-verify to ±{s['tolerance'] * 1e6:.1f} {US}: {s['converged']}/"
+                f"{s['selected']} devices converged ({s['converged_fraction']:.1%}) in {s['rounds']} rounds")
+
     def __str__(self) -> str:
         s = self.summary()
         reasons = ", ".join(f"{k}: {v}" for k, v in s["reasons"].items())
-        return (f"{s['algorithm']}: {s['converged']}/{s['selected']} devices within ±{s['tolerance'] * 1e6:.1f} uS "
+        n_other = s["selected"] - s["converged"]
+        return (f"{s['algorithm']}: {s['converged']}/{s['selected']} devices within ±{s['tolerance'] * 1e6:.1f} {US} "
                 f"({s['converged_of_responsive']:.2%} of responsive) in {s['rounds']} rounds, "
-                f"{s['round_trips']} round trips, {s['wall_time']:.2f} s; error rms {s['error_rms'] * 1e6:.2f} uS; "
+                f"{s['round_trips']} round trips, {s['wall_time']:.2f} s; error rms "
+                f"{s['error_rms_converged'] * 1e6:.2f} {US} over the {s['converged']} converged devices, "
+                f"{s['error_rms'] * 1e6:.2f} {US} over all {s['selected']} (with the {n_other} not converged); "
                 f"pulses/device median {s['pulses_median']:.0f}, p99 {s['pulses_p99']:.0f}; [{reasons}]")
 
-    def plot(self, path: str | Path) -> Path:
-        """Draw target vs achieved heat maps, the error and pulse histograms (PNG)."""
+    def plot(self, path: str | Path, context: str = "") -> Path:
+        """Draw target vs achieved heat maps, the error and pulse histograms.
+
+        Parameters
+        ----------
+        path : str or Path
+            Figure file (PNG, PDF, SVG...).
+        context : str
+            A second title line, e.g. the board and the targets' source.
+        """
         from ..plots import program_figure
 
+        title = self.headline() + (f"\n{context}" if context else "")
         return program_figure(self.targets, self.achieved, self.mask, self.pulses, self.tolerance, path,
-                              title=str(self.summary()["algorithm"]))
+                              title=title)

@@ -9,6 +9,8 @@ import datetime as _dt
 import json
 import os
 import re
+import shlex
+import sys
 import threading
 import time
 from collections.abc import MutableMapping
@@ -48,10 +50,21 @@ def _now() -> str:
 
 
 def board_attributes(board: Any) -> dict[str, Any]:
-    """What a session file records of the board a run used."""
+    """What a session file records of the board a run used: identity, address, geometry and
+    the calibration applied (``board_calibration``: its file and date, or ``none: nominal
+    transfer functions``; ``board_calibration_id``: serial@date, empty without one)."""
+    from ..info import calibration_text
+
     info = board.info
+    cal = getattr(board, "calibration", None)
     return {"board_serial": info.serial, "board_chip": getattr(info, "chip", ""), "board_firmware": info.firmware,
-            "board_address": board.address, "board_rows": info.rows, "board_cols": info.cols}
+            "board_address": board.address, "board_rows": info.rows, "board_cols": info.cols,
+            "board_calibration": calibration_text(cal), "board_calibration_id": cal.id if cal is not None else ""}
+
+
+def default_command() -> str:
+    """The command line of this process, as a session file records it."""
+    return shlex.join(sys.argv) if sys.argv and sys.argv[0] else "(interactive)"
 
 
 def _exit_status(exc: BaseException) -> tuple[str, str]:
@@ -437,6 +450,10 @@ class Session:
         Seconds after which recorded operations are committed (checked at each op).
     flush_bytes : int
         Queued bytes that trigger a commit.
+    command : str, optional
+        The command line that writes the session (default: this process's ``sys.argv``);
+        recorded with the memhw version in the root attributes of a new file and in every
+        run (a file continued by another command keeps both).
 
     Raises
     ------
@@ -453,10 +470,13 @@ class Session:
     """
 
     def __init__(self, path: str | os.PathLike, mode: str = "w", *, flush_interval: float = 1.0,
-                 flush_bytes: int = 32 << 20):
+                 flush_bytes: int = 32 << 20, command: str | None = None):
         if mode not in ("w", "a", "r"):
             raise ValueError(f"mode must be 'w', 'a' or 'r', got {mode!r}")
         self.path = os.fspath(path)
+        #: recorded in every run: who wrote it
+        self._provenance = {"command_line": command if command is not None else default_command(),
+                            "software_version": __version__}
         self.mode = mode
         self.flush_interval = flush_interval
         self.flush_bytes = flush_bytes
@@ -502,7 +522,7 @@ class Session:
 
     # ........................................................ setup
     def _init_root(self, f: h5py.File) -> None:
-        root = {"format": FORMAT, "format_version": FORMAT_VERSION, "software_version": __version__,
+        root = {"format": FORMAT, "format_version": FORMAT_VERSION, **self._provenance,
                 "protocol_version": f"{fp.MAJOR}.{fp.MINOR}", "start_time": _now(), "complete": False,
                 "status": "open"}
         for key, value in root.items():
@@ -656,8 +676,8 @@ class Session:
             raise ValueError(f"run kind {kind!r}: use letters, digits, '_' and '-'")
         index = len(self._runs)
         name = f"{index:04d}_{kind}"
-        values = {"kind": kind, "index": index, "status": "running", "start_time": _now(), **self._board_attrs,
-                  **attrs}
+        values = {"kind": kind, "index": index, "status": "running", "start_time": _now(), **self._provenance,
+                  **self._board_attrs, **attrs}
         for value in values.values():
             encode_attr(value)
         table = Table(f"/runs/{name}")

@@ -24,7 +24,7 @@ from memhw.errors import CalibrationError, CalibrationWarning
 # Periphery as the paper preset (errors of a few percent), chip noise-free so the
 # comparison with the emulator's true conductances measures the read-out chain only.
 QUIET = "read_noise=0&telegraph_fraction=0&wire_resistance=0&relax_mean_coeff=0&relax_std_coeff=0&relax_std_offset=0"
-DEFAULT_FILE = Path(__file__).resolve().parents[2] / "calibration" / "MEMHW-EMU-0001.h5"
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "memhw" / "calibration" / "data" / "MEMHW-EMU-0001.h5"
 
 
 @pytest.fixture(scope="module")

@@ -139,9 +139,10 @@ def test_command_line_values_are_refused_with_one_line(argv, message) -> None:
 
 
 def test_program_exits_non_zero_when_it_misses_its_goal(tmp_path) -> None:
-    # 350 µS is above what the paper chip's gate window reaches: no device converges
+    # 290 µS is at the top of what the paper chip's gate window reaches: most devices fall short
+    # (targets beyond it, 340 µS, are refused before programming: tests/test_units_and_arguments.py)
     target = tmp_path / "high.npy"
-    np.save(target, np.full((8, 64), 340e-6))
+    np.save(target, np.full((8, 64), 290e-6))
     r = subprocess.run(CLI + ["program", str(target), "--board", "mock://?preset=paper&seed=2&rows=8"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 3 and "below goal" in r.stderr, r.stderr[-500:]
