@@ -120,40 +120,48 @@ TARGET_RANGE = (20e-6, 200e-6)
 BAUD_FAST = 12_000_000
 
 
+def program_row(address: str, label: str, tol: float, algorithm: str = "adaptive", on_board: bool = False,
+                seed: int = 4) -> dict:
+    """One whole-array programming run on a freshly calibrated board, judged independently
+    (a 32-sample read and the model's truth), with its link and virtual-clock costs."""
+    with memhw.connect(address) as board:
+        board.calibration = calibrate_board(board)  # this seed's board ships no calibration file
+        emu: BoardEmulator = board.link.transport.peer
+        t = np.random.default_rng(seed).uniform(*TARGET_RANGE, board.shape)
+        busy0 = emu.hardware.counters.busy_time
+        r = program(board, t, tolerance=tol, algorithm=algorithm, on_board=on_board)
+        hw = emu.hardware.counters.busy_time - busy0
+        g = board.read_conductance(average=32)
+        truth = emu.chip.g_eff()
+        resp, done = r.responsive, r.converged
+        s = r.summary()
+        return {
+            "algorithm": label, "tolerance": tol,
+            "pulses_median": s["pulses_median"], "pulses_p99": s["pulses_p99"],
+            "converged_own": s["converged_of_responsive"],
+            "within_tol_read32": float(np.mean(np.abs(g - t)[resp] <= tol)),
+            "error_std_read32": float(np.std((g - t)[done])),
+            "error_std_truth": float(np.std((truth - t)[done])),
+            "wall_s": s["wall_time"], "round_trips": s["round_trips"], "rounds": s["rounds"],
+            "wire_bytes": s["wire_bytes"], "hardware_s": hw,
+            "est_s_115200": hw + s["wire_bytes"] * BITS_PER_BYTE / BAUD_SLOW,
+            "est_s_12M": hw + s["wire_bytes"] * BITS_PER_BYTE / BAUD_FAST,
+        }
+
+
 def bench_programming(seed: int = 4) -> list[dict]:
     """memhw's adaptive write-and-verify vs the published baseline, same chip, same
     targets, on a board calibrated first (so "model truth" measures programming, not
-    an uncalibrated read-out)."""
-    rows = []
-    runs = [(tol, algorithm, False, "python") for tol in (4e-6, 2e-6) for algorithm in ("adaptive", "baseline")]
-    runs += [(2e-6, "adaptive", True, "python"), (2e-6, "adaptive", True, "c")]  # the board's loop: both back ends
-    for tol, algorithm, on_board, firmware in runs:
-        with memhw.connect(f"mock://?preset=paper&seed={seed}&firmware={firmware}") as board:
-            board.calibration = calibrate_board(board)  # this seed's board ships no calibration file
-            emu: BoardEmulator = board.link.transport.peer
-            t = np.random.default_rng(seed).uniform(*TARGET_RANGE, board.shape)
-            busy0 = emu.hardware.counters.busy_time
-            r = program(board, t, tolerance=tol, algorithm=algorithm, on_board=on_board)
-            hw = emu.hardware.counters.busy_time - busy0
-            # judged independently of the run: a 32-sample read, and the model's truth
-            g = board.read_conductance(average=32)
-            truth = emu.chip.g_eff()
-            resp = r.responsive
-            done = r.converged
-            s = r.summary()
-            rows.append({
-                "algorithm": algorithm + ((" (on board, C core)" if firmware == "c" else " (on board)") if on_board
-                                          else ""), "tolerance": tol,
-                "pulses_median": s["pulses_median"], "pulses_p99": s["pulses_p99"],
-                "converged_own": s["converged_of_responsive"],
-                "within_tol_read32": float(np.mean(np.abs(g - t)[resp] <= tol)),
-                "error_std_read32": float(np.std((g - t)[done])),
-                "error_std_truth": float(np.std((truth - t)[done])),
-                "wall_s": s["wall_time"], "round_trips": s["round_trips"], "rounds": s["rounds"],
-                "wire_bytes": s["wire_bytes"], "hardware_s": hw,
-                "est_s_115200": hw + s["wire_bytes"] * BITS_PER_BYTE / BAUD_SLOW,
-                "est_s_12M": hw + s["wire_bytes"] * BITS_PER_BYTE / BAUD_FAST,
-            })
+    an uncalibrated read-out); the board's own loop on both back ends; and the same runs
+    over protocol 2.0's messages (a board that offers no READ_DEVICES / PULSE_DEVICES /
+    SET_CALIBRATION), side by side."""
+    base = f"mock://?preset=paper&seed={seed}"
+    rows = [program_row(base, algorithm, tol, algorithm, seed=seed)
+            for tol in (4e-6, 2e-6) for algorithm in ("adaptive", "baseline")]
+    rows += [program_row(f"{base}&protocol=2.0", "adaptive (protocol 2.0 messages)", 2e-6, seed=seed),
+             program_row(base, "adaptive (on board)", 2e-6, on_board=True, seed=seed),
+             program_row(f"{base}&protocol=2.0", "adaptive (on board, protocol 2.0)", 2e-6, on_board=True, seed=seed),
+             program_row(f"{base}&firmware=c", "adaptive (on board, C core)", 2e-6, on_board=True, seed=seed)]
     return rows
 
 

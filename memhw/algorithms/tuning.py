@@ -39,7 +39,7 @@ from .response import MonotoneCurve
 _R = SCHEMA.enums["TuningReason"]
 
 __all__ = ["Plan", "Reason", "REASONS", "TuningConfig", "AdaptiveTuner", "BaselineTuner", "TUNERS", "noise_sample",
-           "to_verify", "run_tuning", "estimate_read_sigma", "verify_average"]
+           "to_verify", "run_tuning", "estimate_read_sigma", "verify_average", "verify_gain", "G_DEVICE_MAX"]
 
 
 class Reason:
@@ -432,6 +432,19 @@ def verify_average(read_sigma_rel: float, targets: np.ndarray, tolerance: float,
 
 #: devices whose two reads estimate the read noise before tuning
 NOISE_SAMPLE = 512
+#: the highest conductance a device of this chip reaches (DOMAIN.md §2.7: G_max ≈ 300-400 µS);
+#: the verify gain's full scale must hold it
+G_DEVICE_MAX = 400e-6
+
+
+def verify_gain(transfer, targets: np.ndarray, tolerance: float, v_read: float) -> int:
+    """The TIA gain of every verify read on a calibrated board: the highest whose full scale
+    holds the largest conductance a device may read (1.5 × the largest target, or
+    G_DEVICE_MAX if higher), so no reading saturates. One gain for every read: auto-ranging
+    would move a device near a range boundary between gains, whose calibrations differ by
+    their residuals, and the loop would chase that difference."""
+    g_high = max(1.5 * float(np.max(targets)) + 5 * tolerance, G_DEVICE_MAX)
+    return int(transfer.auto_gain(g_high * v_read))
 
 
 def noise_sample(mask: np.ndarray, n: int = NOISE_SAMPLE) -> np.ndarray:

@@ -84,13 +84,17 @@ def map_codes(hw: "MockHardware", rows: np.ndarray, v_code: int, gains: np.ndarr
     return read_rows(hw, hw.row_volts(np.full(driven.shape, v_code), driven), gains, average)
 
 
-def conductance_map(hw: "MockHardware", rows: np.ndarray, v_code: int, average: int) -> np.ndarray:
-    """The firmware's own conductance read of ``rows``, auto-ranged, through its transfer
-    functions (calibrated if the host sent SET_CALIBRATION, else nominal): (len(rows), cols) S."""
-    codes, g = map_codes(hw, rows, v_code, None, average)
+def conductance_map(hw: "MockHardware", rows: np.ndarray, v_code: int, average: int,
+                    gain: int | None = None) -> np.ndarray:
+    """The firmware's own conductance read of ``rows``, auto-ranged or at one ``gain``,
+    through its transfer functions (calibrated if the host sent SET_CALIBRATION, else
+    nominal): (len(rows), cols) S."""
+    fixed = None if gain is None else np.full(hw.cols, gain, np.int64)
+    codes, g = map_codes(hw, rows, v_code, fixed, average)
     cal = hw.calibration
     v_rows = cal.dac_volts("ROWS", np.full(len(rows), v_code), channels=rows)
-    return cal.currents(codes, g.reshape(len(rows), hw.cols)) / v_rows[:, None]
+    gains = np.broadcast_to(g, (hw.cols,)) if gain is not None else g.reshape(len(rows), hw.cols)
+    return cal.currents(codes, gains) / v_rows[:, None]
 
 
 def _average(v: dict) -> int:

@@ -1,9 +1,11 @@
 """Emulated firmware: on-board write-and-verify (PROGRAM).
 
 The board runs the host's own planner (:mod:`memhw.algorithms.tuning`) configured by the
-PROGRAM request (:mod:`memhw.algorithms.program_codec`): verify reads through its nominal
-conversions at the requested read voltage, batched SET and RESET rounds, progress after
-each round, abortable between rounds.
+PROGRAM request (:mod:`memhw.algorithms.program_codec`): verify reads of what each round
+must see (:func:`~memhw.algorithms.tuning.to_verify`) at the requested read voltage,
+through the calibration the host sent (SET_CALIBRATION; then at one gain, as the host
+loop) or the nominal conversions (auto-ranged), batched SET and RESET rounds, progress
+after each round, abortable between rounds.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import firmware_protocol as fp
 
 from ..algorithms.program_codec import decode_config
 from ..algorithms.tuning import (TUNERS, Plan, estimate_read_sigma, noise_sample, run_tuning, to_verify,
-                                 verify_average)
+                                 verify_average, verify_gain)
 from ..conversions import conductance_codes, conductances
 from ..peer import Aborted, HandlerTable, Operation, Refused
 from .lines import unpack_mask
@@ -66,12 +68,15 @@ def program(hw: "MockHardware", v: dict, op: Operation) -> dict:
     targets[mask] = conductances(v["targets"])
     rows = slice(start, start + count)
     last = {"g": np.zeros((hw.rows, hw.cols)), "average": 1}
+    # calibrated: one gain for every verify read, as the host loop (tuning.verify_gain)
+    gain = None if hw.calibration.nominal or not mask.any() else \
+        verify_gain(hw.transfer, targets[mask], config.tolerance, v_code * hw.transfer.dac_line_lsb)
 
     def read(devices: np.ndarray) -> None:
         """Verify-read the rows holding ``devices`` (the others take no time); keep their values."""
         rows = np.flatnonzero(devices.any(axis=1))
         g = last["g"]
-        g[rows] = np.where(devices[rows], conductance_map(hw, rows, v_code, last["average"]), g[rows])
+        g[rows] = np.where(devices[rows], conductance_map(hw, rows, v_code, last["average"], gain), g[rows])
 
     sample = noise_sample(mask)
     read(sample)

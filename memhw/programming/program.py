@@ -25,6 +25,7 @@ from ..algorithms.tuning import (
     run_tuning,
     to_verify,
     verify_average,
+    verify_gain,
 )
 from ..board import WAIT_MAX, Board
 from ..conversions import READ_VOLTAGE
@@ -42,8 +43,6 @@ DEFAULTS = {
 }
 #: largest target accepted at all (beyond any 1T1R device of this kind, DOMAIN.md §2.7)
 G_TARGET_MAX = 1e-3
-#: the highest conductance a device of this chip reaches (DOMAIN.md §2.7: G_max ≈ 300-400 µS)
-G_DEVICE_MAX = 400e-6
 
 
 
@@ -255,17 +254,12 @@ class _Reporter:
 
 
 def _verify_gain(board: Board, targets: np.ndarray, tolerance: float, v_read: float) -> int | str:
-    """The TIA gain of every verify read.
-
-    On a calibrated board, one gain: the highest whose full scale holds the largest
-    conductance a device may read (1.5 × the largest target, or G_max ≈ 400 µS of
-    DOMAIN.md §2.7 if higher), so no reading saturates and no gain index crosses the wire.
-    On an uncalibrated board ``"auto"``: its gains disagree by their uncorrected errors,
-    and a verify read must agree with the auto-ranged reads a user makes afterwards."""
+    """The TIA gain of every verify read: one gain on a calibrated board (:func:`verify_gain`);
+    ``"auto"`` on an uncalibrated one, whose gains disagree by their uncorrected errors, so
+    that a verify read agrees with the auto-ranged reads a user makes afterwards."""
     if board.calibration is None:
         return "auto"
-    g_high = max(1.5 * float(np.max(targets)) + 5 * tolerance, G_DEVICE_MAX)
-    return int(board.codes.transfer.auto_gain(g_high * v_read))
+    return verify_gain(board.codes.transfer, targets, tolerance, v_read)
 
 
 def _program_on_host(board: Board, t: np.ndarray, m: np.ndarray, cfg: TuningConfig, algorithm: str,
