@@ -23,7 +23,8 @@ from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
 from memhw.peer import PeerServer
 
-from .rawclient import RESUME, TAKEOVER, WANT_PROGRESS, RawHost, pulse_devices, pulse_set, read_devices, set_levels
+from .rawclient import (RESUME, TAKEOVER, WANT_PROGRESS, RawHost, pulse_devices, pulse_set, read_devices, read_map,
+                        set_levels, status_counts)
 
 ROWS, COLS = 8, 64
 SET_V, GATE, WIDTH = 16384, 4000, 203  # 2.5 V, 1.22 V, 1 µs in the emulator's codes
@@ -80,9 +81,14 @@ class Wiring:
             self.server.close()
 
 
+@pytest.fixture
+def board_factory():
+    return _emulator
+
+
 @pytest.fixture(params=["inprocess", "tcp"])
-def wiring(request) -> Iterator[Wiring]:
-    w = Wiring(_emulator(), request.param)
+def wiring(request, board_factory) -> Iterator[Wiring]:
+    w = Wiring(board_factory(), request.param)
     yield w
     w.close()
 
@@ -113,6 +119,17 @@ def test_hello_is_never_answered_from_the_reply_cache(wiring) -> None:
         again = h.request("HELLO", b"\x02\x00\x00\x00\x00\x00\x00", seq=7, session=0)  # same seq, NEW again
         assert again.status_name == "BUSY" and "raw client" in again.reason  # judged afresh, not replayed
         assert h.request("STATUS", seq=8).status_name == "OK"  # the session lives on
+
+
+def test_a_new_hello_from_the_owners_own_connection_says_so(wiring) -> None:
+    """§7.2: NEW from the connection that owns the session (not a retry) opens no second
+    session; the BUSY reason says that this connection holds it, not that another host does."""
+    with wiring.host("host #77") as h:
+        session = h.hello(seq=1).session
+        busy = h.hello(seq=2)
+        assert busy.status_name == "BUSY" and "this connection already owns session" in busy.reason
+        assert f"{session:#06x}" in busy.reason and "BYE" in busy.reason and "idle" not in busy.reason
+        assert h.request("STATUS", seq=3).status_name == "OK"
 
 
 def test_a_retried_hello_gets_its_session_again_and_changes_nothing(wiring) -> None:
@@ -213,6 +230,57 @@ def test_an_operation_finishes_when_its_host_vanishes_and_a_resumed_retry_gets_i
         assert _pulses(emu) == ROWS * COLS  # nothing twice
     finally:
         w.close()
+
+
+def test_no_session_opens_while_a_detached_sessions_operation_runs(board_factory) -> None:
+    """§7.4: the owner vanishes mid-batch (in process: its connection closes between two
+    rows); until the batch ends another host's NEW is BUSY, naming why, and once it ended
+    the next NEW opens a session."""
+    from .rawclient import frame, hello, parse
+
+    emu = board_factory()
+    looks = {"n": 0}
+    owner_out: list[bytes] = []
+    other_out: list[bytes] = []
+
+    def other_poll() -> bytes:  # the board looks at every connection between rows
+        looks["n"] += 1
+        if looks["n"] == 2:
+            owner.close()
+        return frame(0x01, hello(client="next"), seq=1, session=0) if looks["n"] == 3 else b""
+
+    owner = emu.open(owner_out.append, None, "in-process vanishing")
+    other = emu.open(other_out.append, other_poll, "in-process next")
+    owner.receive(frame(0x01, hello(client="vanishing"), seq=1, session=0))
+    session = parse(b"".join(owner_out))[0].session
+    mask = bytes([0xFF] * (ROWS * COLS // 8))
+    payload = (struct.pack("<HH", 0, ROWS) + struct.pack("<I", len(mask)) + mask
+               + struct.pack("<Ih", 1, SET_V) + struct.pack("<Ih", 1, GATE) + struct.pack("<IH", 1, WIDTH))
+    owner.receive(frame(0x07, payload, seq=2, session=session))
+    busy = parse(b"".join(other_out))
+    assert [r.status_name for r in busy] == ["BUSY"] and "lost its connection" in busy[0].reason
+    assert _pulses(emu) == ROWS * COLS and not emu.busy  # the batch ran to its end
+    other_out.clear()
+    other.receive(frame(0x01, hello(client="next"), seq=2, session=0))
+    assert parse(b"".join(other_out))[0].status_name == "OK"
+
+
+def test_an_empty_averaged_read_map_is_answered_with_empty_arrays(wiring) -> None:
+    with wiring.host() as h:
+        h.hello(seq=1)
+        r = h.request("READ_MAP", read_map(1311, 2, 0, average=4), seq=2)
+        assert r.status_name == "OK" and r.payload == bytes(8)  # two empty arrays
+
+
+def test_status_counts_requests_and_pulses_since_boot(wiring) -> None:
+    with wiring.host() as h:
+        h.hello(seq=1)
+        h.request("PULSE_SET", pulse_set(1, COLS, 3, SET_V, GATE, WIDTH), seq=2)
+        assert status_counts(h.request("STATUS", seq=3).payload) == (3, 1)
+    wiring.emu.reboot()
+    with wiring.host() as h:
+        h.hello(seq=1)
+        assert status_counts(h.request("STATUS", seq=2).payload) == (2, 0)  # this boot's HELLO and STATUS
 
 
 # ----------------------------------------------------------------------- 3. lines left live
