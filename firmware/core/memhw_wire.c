@@ -267,6 +267,19 @@ static void put_u(out_t *o, uint32_t v, unsigned base, unsigned width)
     }
 }
 
+static void put_u64(out_t *o, uint64_t v)
+{
+    char tmp[21];
+    unsigned n = 0;
+    do {
+        tmp[n++] = (char)('0' + (unsigned)(v % 10u));
+        v /= 10u;
+    } while (v);
+    while (n) {
+        put_c(o, tmp[--n]);
+    }
+}
+
 /*
  * Python's format(x, "g") of a float32 value: 6 significant digits, trailing zeros stripped,
  * exponent form below 1e-4 and from 1e6. Single precision arithmetic (the values are f32).
@@ -366,6 +379,7 @@ size_t memhw_vfmt(char *dst, size_t cap, const char *fmt, va_list ap)
         case 's': put_s(&o, va_arg(ap, const char *)); break;
         case 'c': put_c(&o, (char)va_arg(ap, int)); break;
         case 'u': put_u(&o, va_arg(ap, uint32_t), 10, 1); break;
+        case 'U': put_u64(&o, va_arg(ap, uint64_t)); break;
         case 'd': {
             int32_t v = va_arg(ap, int32_t);
             if (v < 0) {
