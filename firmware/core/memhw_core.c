@@ -1103,7 +1103,8 @@ int memhw_core_init(memhw_core_t *c, void *hal, const memhw_board_t *board, cons
         board->n_references > MEMHW_REFERENCES_MAX || board->max_frame < MEMHW_MIN_FRAME_PAYLOAD ||
         buf->n_conn == 0 || buf->n_conn > MEMHW_CONNECTIONS_MAX ||
         buf->tx_size < MEMHW_FRAME_MAX_ENCODED(board->max_frame) ||
-        buf->inbox_size < board->max_message + sizeof(inbox_rec_t) + 4u) {
+        buf->inbox_size < board->max_message + sizeof(inbox_rec_t) + 4u || !buf->calibration || !buf->tiles ||
+        buf->calibration_size < 4u * MEMHW_CALIBRATION_FLOATS(board->rows, board->cols, board->n_gains)) {
         return -1;
     }
     for (i = 0; i < buf->n_conn; i++) {

@@ -267,14 +267,28 @@ static void put_u(out_t *o, uint32_t v, unsigned base, unsigned width)
     }
 }
 
+/* Decimal digits of a 64-bit value by long division of 16-bit limbs (no 64-bit division helper needed). */
 static void put_u64(out_t *o, uint64_t v)
 {
+    uint32_t limb[4];
     char tmp[21];
-    unsigned n = 0;
+    unsigned n = 0, i;
+    for (i = 0; i < 4u; i++) {
+        limb[i] = (uint32_t)(v >> (48u - 16u * i)) & 0xFFFFu;
+    }
     do {
-        tmp[n++] = (char)('0' + (unsigned)(v % 10u));
-        v /= 10u;
-    } while (v);
+        uint32_t r = 0, any = 0;
+        for (i = 0; i < 4u; i++) {
+            uint32_t cur = (r << 16) | limb[i];
+            limb[i] = cur / 10u;
+            r = cur % 10u;
+            any |= limb[i];
+        }
+        tmp[n++] = (char)('0' + r);
+        if (!any) {
+            break;
+        }
+    } while (n < sizeof tmp);
     while (n) {
         put_c(o, tmp[--n]);
     }

@@ -352,6 +352,11 @@ class CBoard:
         return int(self._core.session)
 
     @property
+    def owner(self) -> CConnection | None:
+        """The connection that owns the session (None: no session, or detached)."""
+        return self._connections.get(int(self._core.owner)) if self._core.owner >= 0 else None
+
+    @property
     def busy(self) -> bool:
         return bool(self._core.busy)
 

@@ -2,7 +2,9 @@
 document alone (``rawclient``: raw frames, no memhw.link): sessions and the reply cache,
 one owner per board, lines grounded at session start, end and when the connection drops.
 
-Every test runs in process (a connection object of the peer) and over a real TCP socket.
+Every test runs in process (a connection object of the peer) and over a real TCP socket,
+against both board back ends: the Python peer (memhw.mock) and the C firmware core
+(memhw.cfirmware.CBoard).
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ ROWS, COLS = 8, 64
 SET_V, GATE, WIDTH = 16384, 4000, 203  # 2.5 V, 1.22 V, 1 µs in the emulator's codes
 
 
-def _emulator(**kw) -> BoardEmulator:
+def _emulator(firmware: str = "python", **kw) -> BoardEmulator:
+    """The board of a back end: the Python peer or the C firmware core (same chip)."""
+    if firmware == "c":
+        from memhw.cfirmware import CBoard
+
+        return CBoard(make_params("ideal", rows=ROWS), seed=3, **kw)  # type: ignore[return-value]
     return BoardEmulator(make_params("ideal", rows=ROWS), seed=3, **kw)
 
 
@@ -81,9 +88,10 @@ class Wiring:
             self.server.close()
 
 
-@pytest.fixture
-def board_factory():
-    return _emulator
+@pytest.fixture(params=["python", "c"])
+def board_factory(request):
+    """Makes boards of one back end (keyword arguments as BoardEmulator's)."""
+    return lambda **kw: _emulator(request.param, **kw)
 
 
 @pytest.fixture(params=["inprocess", "tcp"])
@@ -207,10 +215,10 @@ def test_resume_keeps_the_cache_and_refuses_an_unknown_session(wiring) -> None:
         assert again.payload == first.payload and _pulses(wiring.emu) == 1
 
 
-def test_an_operation_finishes_when_its_host_vanishes_and_a_resumed_retry_gets_its_reply() -> None:
+def test_an_operation_finishes_when_its_host_vanishes_and_a_resumed_retry_gets_its_reply(board_factory) -> None:
     """Docs (PROTOCOL.md §7.4): a pulse batch is never cut short by a lost host; its reply
     is cached for the resumed session, so the host learns exactly what was applied."""
-    emu = _emulator(pace=2000.0)  # ~10 ms per row: the socket dies mid-batch
+    emu = board_factory(pace=2000.0)  # ~10 ms per row: the socket dies mid-batch
     w = Wiring(emu, "tcp")
     try:
         mask = bytes([0xFF] * (ROWS * COLS // 8))
@@ -307,8 +315,8 @@ def test_lines_are_grounded_at_session_start_end_and_when_the_connection_drops(w
         assert c.hello(seq=1).status_name == "OK" and not live()  # session start
 
 
-def test_a_writer_ignoring_the_pty_lock_gets_nothing_executed_in_the_owners_session() -> None:
-    emu = _emulator()
+def test_a_writer_ignoring_the_pty_lock_gets_nothing_executed_in_the_owners_session(board_factory) -> None:
+    emu = board_factory()
     with PeerServer.pty(emu) as server, memhw.connect(server.address, calibration=None, limits=None) as owner:
         fd = os.open(server.address, os.O_RDWR | os.O_NOCTTY)  # no flock: ignores the owner's lock
         try:
