@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from .activation_tables import (ACTIVATIONS_C_PATH, ACTIVATIONS_H_PATH, generate_activations_c,
+                                generate_activations_h)
 from .ctables import LAYOUTS_C_PATH, LAYOUTS_H_PATH, generate_layouts_c, generate_layouts_h
 from .generated import write_or_check
 from .schema import SCALAR_TYPES, SCHEMA, Field, Schema
@@ -209,7 +211,9 @@ def generate_header(schema: Schema = SCHEMA) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write the C header and layout tables, or with ``--check`` exit 1 if one is stale."""
     return write_or_check(lambda: {HEADER_PATH: generate_header(), LAYOUTS_H_PATH: generate_layouts_h(),
-                                   LAYOUTS_C_PATH: generate_layouts_c()}, _COMMAND, __doc__.split("\n")[0], argv)
+                                   LAYOUTS_C_PATH: generate_layouts_c(), ACTIVATIONS_H_PATH: generate_activations_h(),
+                                   ACTIVATIONS_C_PATH: generate_activations_c()},
+                          _COMMAND, __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ def generate_layouts_h(schema: Schema = SCHEMA) -> str:
         f"#define MEMHW_MESSAGE_COUNT {len(schema.messages)}u",
         f"#define MEMHW_MAX_FIELDS {max(len(m.layout(k)) for m in schema.messages for k in _KINDS)}u",
         f"#define MEMHW_AUTO_GAIN {schema.auto_gain}u",
+        f"#define MEMHW_MAX_TILES {schema.max_tiles}u /* DEFINE_TILE ids 0 .. MEMHW_MAX_TILES - 1 */",
+        f"#define MEMHW_MAX_LAYERS {schema.max_layers}u /* layers of a LOAD_NETWORK */",
         "",
         "/* Every message of the schema, in schema order. */",
         "extern const memhw_message_t memhw_messages[MEMHW_MESSAGE_COUNT];",

@@ -30,7 +30,7 @@ from firmware_protocol import SCHEMA
 from .info import Limits
 
 __all__ = ["AUTO_GAIN", "AUTO_RANGE_FRACTION", "CONDUCTANCE_LSB", "READ_VOLTAGE", "GROUPS", "Transfer", "Calibrated",
-           "LimitCodes", "conductance_codes", "conductances"]
+           "BoardCalibration", "LimitCodes", "conductance_codes", "conductances"]
 
 #: a ``gains`` entry asking the board to auto-range (protocol constant)
 AUTO_GAIN: int = SCHEMA.auto_gain
@@ -296,6 +296,62 @@ class Calibrated:
         dac = {g: (arrays[f"{p}_gain"], arrays[f"{p}_offset"]) for g, p in (("ROWS", "row"), ("COLS", "col"),
                                                                           ("GATES", "gate"))}
         return cls(transfer, rows, cols, dac, arrays["tia_gain"], arrays["tia_offset"])
+
+
+F32 = np.float32
+
+
+class BoardCalibration(Calibrated):
+    """A board's own conversions through a calibration (SET_CALIBRATION), in binary32.
+
+    The numeric format of PROTOCOL.md SET_CALIBRATION, so that a firmware with a
+    single-precision FPU (the C core) computes exactly what this reference computes; every
+    operation is one IEEE 754 single operation, in this order::
+
+        code = rint(clip((V - offset[c]) / (lsb * gain[c]), lo, hi))   (DAC: volts -> code)
+        V    = code * lsb * gain[c] + offset[c]                         (DAC: code -> volts)
+        I    = -((code * adc_lsb - tia_offset[j, g]) / (tia_gains[g] * tia_gain[j, g]))
+
+    Without a calibration (gains 1, offsets 0) a nominal level's code is that level's code
+    and a current is ``-(code * adc_lsb) / tia_gains[g]``, as float32.
+    """
+
+    def dac_codes(self, group: str, volts: Any, channels: Any = None, v_max: float | None = None,
+                  v_min: float | None = None) -> np.ndarray:
+        lsb = F32(self.lsb(group))
+        gain, offset = (a.astype(F32) for a in self.dac[group])
+        v = np.asarray(volts, dtype=F32)
+        if channels is None:
+            v = np.broadcast_to(v, v.shape[:-1] + gain.shape) if v.ndim else np.broadcast_to(v, gain.shape)
+            g, o = gain, offset
+        else:
+            ch = np.asarray(channels, dtype=np.int64)
+            g, o = gain[ch], offset[ch]
+        codes = np.rint((v - o) / (lsb * g))
+        if v_max is not None:
+            codes = np.minimum(codes, F32(round(v_max / self.lsb(group))))
+        if v_min is not None:
+            codes = np.maximum(codes, F32(round(v_min / self.lsb(group))))
+        return codes.astype(np.int64)
+
+    def dac_volts(self, group: str, codes: Any, channels: Any = None) -> np.ndarray:
+        lsb = F32(self.lsb(group))
+        gain, offset = (a.astype(F32) for a in self.dac[group])
+        c = np.asarray(codes, dtype=F32)
+        if channels is None:
+            return c * lsb * gain + offset
+        ch = np.asarray(channels, dtype=np.int64)
+        return c * lsb * gain[ch] + offset[ch]
+
+    def currents(self, codes: Any, gains: Any, average: int = 1, cols: Any = None) -> np.ndarray:
+        """ADC codes (means: ``average`` must be 1) at gain indices -> amperes, float32."""
+        if average != 1:
+            raise ValueError("a board converts mean codes (average = 1)")
+        volts = np.asarray(codes, dtype=F32) * F32(self.transfer.adc_lsb)
+        g = np.broadcast_to(np.asarray(gains, dtype=np.int64), volts.shape)
+        j = np.broadcast_to(np.arange(self.cols) if cols is None else np.asarray(cols, dtype=np.int64), volts.shape)
+        tia = self._tia.astype(F32)[g] * self.tia_gain.astype(F32)[j, g]
+        return -((volts - self.tia_offset.astype(F32)[j, g]) / tia)
 
 
 _CALIBRATION_FIELDS = ("row_gain", "row_offset", "col_gain", "col_offset", "gate_gain", "gate_offset", "tia_gain",

@@ -301,7 +301,7 @@ static void inbox_clear(memhw_core_t *c)
 
 /* ------------------------------------------------------------------ sessions */
 
-static void take(memhw_core_t *c, int conn, const uint8_t *client, uint32_t n)
+static void take(memhw_core_t *c, int conn, const char *client, uint32_t n)
 {
     c->owner = (int8_t)conn;
     memcpy(c->client, client, n);
@@ -309,10 +309,51 @@ static void take(memhw_core_t *c, int conn, const uint8_t *client, uint32_t n)
     memhw_ground(c);
 }
 
+enum { MEMHW_ENDED_BYE = 1, MEMHW_ENDED_TAKEOVER = 2, MEMHW_ENDED_REPLACED = 3 };
+
+/* Remember why `session` ended (the latest MEMHW_ENDED_MAX, as memhw.peer's _remember_end). */
+static void remember_end(memhw_core_t *c, uint16_t session, uint8_t why, const char *client)
+{
+    unsigned i, used = 0;
+    memhw_ended_t *e = 0;
+    size_t len = strlen(client);
+    for (i = 0; i < MEMHW_ENDED_MAX; i++) { /* used entries are packed at the front, oldest first */
+        e = c->ended[i].session == session ? &c->ended[i] : e;
+        used += c->ended[i].session != 0;
+    }
+    if (!e) {
+        if (used == MEMHW_ENDED_MAX) {
+            memmove(&c->ended[0], &c->ended[1], (MEMHW_ENDED_MAX - 1u) * sizeof c->ended[0]);
+            used--;
+        }
+        e = &c->ended[used];
+    }
+    len = len > MEMHW_ENDED_CLIENT ? MEMHW_ENDED_CLIENT : len;
+    e->session = session;
+    e->why = why;
+    e->ms = now_ms(c);
+    memcpy(e->client, client, len);
+    e->client[len] = '\0';
+}
+
+static const memhw_ended_t *find_ended(const memhw_core_t *c, uint16_t session)
+{
+    unsigned i;
+    for (i = 0; i < MEMHW_ENDED_MAX; i++) {
+        if (session && c->ended[i].session == session) {
+            return &c->ended[i];
+        }
+    }
+    return 0;
+}
+
 static void end_session(memhw_core_t *c)
 {
+    remember_end(c, c->session, MEMHW_ENDED_BYE, "");
+    c->opening.conn = NO_CONN;
     memhw_ground(c);
     c->limits = c->board.abs_limits;
+    memhw_session_reset(c);
     cache_clear(c);
     c->session = 0;
     c->owner = NO_CONN;
@@ -404,25 +445,90 @@ static void hello_reply(memhw_core_t *c, int conn, const memhw_header_t *req)
     reply_to(c, conn, c->conn[conn].gen, req, MEMHW_STATUS_OK, 0, c->session, buf, w.len);
 }
 
+/* 1 when the HELLO is a retry of the one that opened or resumed the session (§7.2): answered again. */
+static int hello_retry(memhw_core_t *c, int conn, const memhw_header_t *req, const uint8_t *payload, uint32_t len)
+{
+    const memhw_opening_t *o = &c->opening;
+    if (!c->session || o->conn != conn || c->owner != conn || o->gen != c->conn[conn].gen || o->seq != req->seq ||
+        o->crc != memhw_crc32(0, payload, len)) {
+        return 0;
+    }
+    c->counters.cache_hits++;
+    hello_reply(c, conn, req);
+    return 1;
+}
+
+/* The BUSY reason of a HELLO NEW meeting an open session (§7.2, §7.4). */
+static void busy_reason(memhw_core_t *c, int conn, char *reason, size_t cap)
+{
+    char who[2 * MEMHW_CLIENT_MAX + 3];
+    repr(who, sizeof who, c->client);
+    if (c->owner == NO_CONN) { /* detached, its operation still running */
+        memhw_fmt(reason, cap, "board busy: session %4x of %s lost its connection while an operation ran, which "
+                  "finishes first; try again when it ends, or resume that session (HELLO mode RESUME)",
+                  (uint32_t)c->session, who);
+    } else if (c->owner == conn) {
+        memhw_fmt(reason, cap, "this connection already owns session %4x of %s: a HELLO NEW that is not a retry "
+                  "of the one that opened it (same seq and payload) opens no second session; end it with BYE "
+                  "first, or replace it with HELLO mode TAKEOVER", (uint32_t)c->session, who);
+    } else {
+        const memhw_conn_t *o = &c->conn[c->owner];
+        memhw_fmt(reason, cap,
+                  "board in use by %s (%s) since uptime %f s, idle %f s; if that host is gone, take the board "
+                  "over (HELLO mode TAKEOVER)",
+                  c->client[0] ? c->client : "an unnamed host", o->address[0] ? o->address : "unknown address",
+                  memhw_f32_bits((float)(c->since_ms - c->boot_ms) / 1000.0f),
+                  memhw_f32_bits((float)(now_ms(c) - o->last_rx) / 1000.0f));
+    }
+}
+
+/* A new session for `conn` (HELLO NEW or TAKEOVER): the old one, if any, is remembered as ended. */
+static void open_session(memhw_core_t *c, int conn, uint32_t mode, const char *client)
+{
+    uint16_t old = c->session;
+    if (old && mode == MEMHW_HELLO_MODE_TAKEOVER && c->owner != NO_CONN) {
+        char who[2 * MEMHW_CLIENT_MAX + 3], whom[2 * MEMHW_CLIENT_MAX + 3];
+        repr(who, sizeof who, c->client);
+        repr(whom, sizeof whom, client);
+        c->counters.takeovers++;
+        memhw_fmt(c->last_error, sizeof c->last_error, "takeover: session %4x of %s ended by %s from %s",
+                  (uint32_t)old, who, whom, c->conn[conn].address[0] ? c->conn[conn].address : "?");
+        remember_end(c, old, MEMHW_ENDED_TAKEOVER, client);
+    } else if (old) {
+        remember_end(c, old, MEMHW_ENDED_REPLACED, client);
+    }
+    while (c->session == 0 || c->session == old) {
+        c->session = memhw_hal_random16(c->hal);
+    }
+    cache_clear(c);
+    c->since_ms = now_ms(c);
+    c->limits = c->board.abs_limits;
+    memhw_session_reset(c);
+    c->counters.sessions++;
+}
+
 /* HELLO: open, resume or take over the session (PROTOCOL.md §7.2); never cached. */
 static void hello(memhw_core_t *c, int conn, const memhw_header_t *req, const uint8_t *payload, uint32_t len)
 {
     memhw_value_t v[MEMHW_MAX_FIELDS];
-    char reason[MEMHW_REASON_MAX + 1];
+    char reason[MEMHW_REASON_MAX + 1], client[MEMHW_CLIENT_MAX + 1];
     const memhw_message_t *m = &memhw_messages[MEMHW_MSG_HELLO];
     uint32_t mode, n_client;
-    const uint8_t *client;
+    if (hello_retry(c, conn, req, payload, len)) {
+        return;
+    }
     if (memhw_decode(&m->request, "HELLO.request", payload, len, v, reason, sizeof reason) != 0) {
         refuse_now(c, conn, req, MEMHW_STATUS_BAD_PAYLOAD, 0, reason);
         return;
     }
-    client = v[MEMHW_HELLO_REQUEST_CLIENT].p;
     n_client = v[MEMHW_HELLO_REQUEST_CLIENT].n;
     if (n_client > MEMHW_CLIENT_MAX) {
         memhw_fmt(reason, sizeof reason, "client name longer than %u bytes", (uint32_t)MEMHW_CLIENT_MAX);
         refuse_now(c, conn, req, MEMHW_STATUS_BAD_PAYLOAD, 0, reason);
         return;
     }
+    memcpy(client, v[MEMHW_HELLO_REQUEST_CLIENT].p, n_client);
+    client[n_client] = '\0';
     mode = v[MEMHW_HELLO_REQUEST_MODE].u;
     if (mode == MEMHW_HELLO_MODE_RESUME) {
         uint32_t s = v[MEMHW_HELLO_REQUEST_SESSION].u;
@@ -433,38 +539,17 @@ static void hello(memhw_core_t *c, int conn, const memhw_header_t *req, const ui
             refuse_now(c, conn, req, MEMHW_STATUS_NO_SESSION, 0, reason);
             return;
         }
-        take(c, conn, client, n_client);
         c->counters.resumes++;
-    } else if (mode == MEMHW_HELLO_MODE_TAKEOVER || (mode == MEMHW_HELLO_MODE_NEW && c->owner == NO_CONN)) {
-        uint16_t old = c->session;
-        if (old && mode == MEMHW_HELLO_MODE_TAKEOVER && c->owner != NO_CONN) {
-            char who[2 * MEMHW_CLIENT_MAX + 3], whom[2 * MEMHW_CLIENT_MAX + 3], text[MEMHW_CLIENT_MAX + 1];
-            memcpy(text, client, n_client);
-            text[n_client] = '\0';
-            repr(who, sizeof who, c->client);
-            repr(whom, sizeof whom, text);
-            c->counters.takeovers++;
-            memhw_fmt(c->last_error, sizeof c->last_error, "takeover: session %4x of %s ended by %s from %s",
-                      (uint32_t)old, who, whom, c->conn[conn].address[0] ? c->conn[conn].address : "?");
-        }
-        while (c->session == 0 || c->session == old) {
-            c->session = memhw_hal_random16(c->hal);
-        }
-        cache_clear(c);
-        c->since_ms = now_ms(c);
-        c->limits = c->board.abs_limits;
-        take(c, conn, client, n_client);
-        c->counters.sessions++;
-    } else if (mode == MEMHW_HELLO_MODE_NEW) {
-        const memhw_conn_t *o = &c->conn[c->owner];
-        uint32_t t = now_ms(c);
+    } else if (mode == MEMHW_HELLO_MODE_NEW && c->session && c->owner == NO_CONN && c->busy) {
         c->counters.busy_answers++;
-        memhw_fmt(reason, sizeof reason,
-                  "board in use by %s (%s) since uptime %f s, idle %f s; if that host is gone, take the board "
-                  "over (HELLO mode TAKEOVER)",
-                  c->client[0] ? c->client : "an unnamed host", o->address[0] ? o->address : "unknown address",
-                  memhw_f32_bits((float)(c->since_ms - c->boot_ms) / 1000.0f),
-                  memhw_f32_bits((float)(t - o->last_rx) / 1000.0f));
+        busy_reason(c, conn, reason, sizeof reason);
+        refuse_now(c, conn, req, MEMHW_STATUS_BUSY, 0, reason);
+        return;
+    } else if (mode == MEMHW_HELLO_MODE_TAKEOVER || (mode == MEMHW_HELLO_MODE_NEW && c->owner == NO_CONN)) {
+        open_session(c, conn, mode, client);
+    } else if (mode == MEMHW_HELLO_MODE_NEW) {
+        c->counters.busy_answers++;
+        busy_reason(c, conn, reason, sizeof reason);
         refuse_now(c, conn, req, MEMHW_STATUS_BUSY, 0, reason);
         return;
     } else {
@@ -472,8 +557,33 @@ static void hello(memhw_core_t *c, int conn, const memhw_header_t *req, const ui
         refuse_now(c, conn, req, MEMHW_STATUS_BAD_PAYLOAD, 0, reason);
         return;
     }
+    take(c, conn, client, n_client);
+    c->opening.conn = (int8_t)conn;
+    c->opening.gen = c->conn[conn].gen;
+    c->opening.seq = req->seq;
+    c->opening.crc = memhw_crc32(0, payload, len);
     c->counters.executed[MEMHW_MSG_HELLO]++;
     hello_reply(c, conn, req);
+}
+
+/* " (why it ended)" for a session that ended recently, else "" (memhw.peer's _ended). */
+static void ended_reason(const memhw_core_t *c, uint16_t session, char *out, size_t cap)
+{
+    const memhw_ended_t *e = find_ended(c, session);
+    char who[2 * MEMHW_ENDED_CLIENT + 3];
+    out[0] = '\0';
+    if (!e) {
+        return;
+    }
+    repr(who, sizeof who, e->client);
+    if (e->why == MEMHW_ENDED_BYE) {
+        memhw_fmt(out, cap, " (ended by BYE)");
+    } else if (e->why == MEMHW_ENDED_TAKEOVER) {
+        memhw_fmt(out, cap, " (taken over by %s at uptime %f s)", who,
+                  memhw_f32_bits((float)(e->ms - c->boot_ms) / 1000.0f));
+    } else {
+        memhw_fmt(out, cap, " (replaced by a new session of %s after its host disconnected)", who);
+    }
 }
 
 static void refuse_session(memhw_core_t *c, int conn, const memhw_header_t *req)
@@ -484,8 +594,10 @@ static void refuse_session(memhw_core_t *c, int conn, const memhw_header_t *req)
         memhw_fmt(reason, sizeof reason, "no session is open: send HELLO first; nothing was applied");
     } else if (req->session != c->session) {
         if (req->session) {
-            memhw_fmt(reason, sizeof reason, "session %4x is not the board's session; nothing was applied",
-                      (uint32_t)req->session);
+            char why[MEMHW_REASON_MAX + 1];
+            ended_reason(c, req->session, why, sizeof why);
+            memhw_fmt(reason, sizeof reason, "session %4x is not the board's session%s; nothing was applied",
+                      (uint32_t)req->session, why);
         } else {
             memhw_fmt(reason, sizeof reason, "the request carries no session id (0): every request after HELLO "
                                              "must carry the session id of the HELLO reply; nothing was applied");
@@ -963,7 +1075,9 @@ static void power_up(memhw_core_t *c)
     }
     c->session = 0;
     c->owner = NO_CONN;
+    c->opening.conn = NO_CONN;
     c->client[0] = '\0';
+    memhw_session_reset(c);
     c->last_status = 0;
     c->last_error[0] = '\0';
     c->boot_ms = now_ms(c);
@@ -989,7 +1103,8 @@ int memhw_core_init(memhw_core_t *c, void *hal, const memhw_board_t *board, cons
         board->n_references > MEMHW_REFERENCES_MAX || board->max_frame < MEMHW_MIN_FRAME_PAYLOAD ||
         buf->n_conn == 0 || buf->n_conn > MEMHW_CONNECTIONS_MAX ||
         buf->tx_size < MEMHW_FRAME_MAX_ENCODED(board->max_frame) ||
-        buf->inbox_size < board->max_message + sizeof(inbox_rec_t) + 4u) {
+        buf->inbox_size < board->max_message + sizeof(inbox_rec_t) + 4u || !buf->calibration || !buf->tiles ||
+        buf->calibration_size < 4u * MEMHW_CALIBRATION_FLOATS(board->rows, board->cols, board->n_gains)) {
         return -1;
     }
     for (i = 0; i < buf->n_conn; i++) {

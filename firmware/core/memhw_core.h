@@ -50,9 +50,26 @@
 #define MEMHW_BATCH_ORDER 1
 #endif
 
-#define MEMHW_FIRMWARE_NAME "memhw-core 2.0"
+/* sessions whose end is remembered (for the NO_SESSION reasons their hosts get), and the
+ * bytes of the ending host's client name kept for each (longer names are cut) */
+#ifndef MEMHW_ENDED_MAX
+#define MEMHW_ENDED_MAX 8u
+#endif
+#ifndef MEMHW_ENDED_CLIENT
+#define MEMHW_ENDED_CLIENT 120u
+#endif
+
+/* tile references of a loaded network (LOAD_NETWORK: the sum of tile_count) */
+#ifndef MEMHW_NETWORK_TILES
+#define MEMHW_NETWORK_TILES 32u
+#endif
+
+/* floats of calibration a board of rows x cols with n_gains TIA gains needs (SET_CALIBRATION) */
+#define MEMHW_CALIBRATION_FLOATS(rows, cols, n_gains) (2u * (rows) + 4u * (cols) + 2u * (cols) * (n_gains))
+
+#define MEMHW_FIRMWARE_NAME "memhw-core 2.1"
 /* the protocol minor version this core implements (HELLO `minor`; it offers only that version's messages) */
-#define MEMHW_CORE_MINOR 0u
+#define MEMHW_CORE_MINOR 1u
 #define MEMHW_CLIENT_MAX 120u   /* longest HELLO client string, bytes */
 #define MEMHW_REASON_MAX 255u   /* longest refusal reason / last_error, bytes */
 #define MEMHW_ADDRESS_MAX 63u   /* longest connection description */
@@ -84,8 +101,12 @@ typedef struct memhw_buffers {
     size_t cache_size;
     uint8_t *tx;
     size_t tx_size;
-    void *planner;            /* aligned to 8 bytes */
+    void *planner;            /* aligned to 8 bytes; also RUN_NETWORK's workspace */
     size_t planner_size;
+    float *calibration;       /* MEMHW_CALIBRATION_FLOATS(rows, cols, n_gains) floats (SET_CALIBRATION) */
+    size_t calibration_size;  /* bytes */
+    uint8_t *tiles;           /* the line indices of every defined tile (DEFINE_TILE): capacity in lines */
+    size_t tiles_size;
 } memhw_buffers_t;
 
 /* ------------------------------------------------------------------ state */
@@ -121,6 +142,49 @@ typedef struct memhw_conn {
     memhw_assembler_t asm_;
 } memhw_conn_t;
 
+/* Why a session ended (PROTOCOL.md §7.3), for the NO_SESSION reasons of its host. */
+typedef struct memhw_ended {
+    uint16_t session;         /* 0: free slot */
+    uint8_t why;              /* MEMHW_ENDED_BYE, _TAKEOVER, _REPLACED */
+    uint32_t ms;              /* when (board clock) */
+    char client[MEMHW_ENDED_CLIENT + 1]; /* the host that ended it (takeover, replacement) */
+} memhw_ended_t;
+
+/* The HELLO that opened or resumed the session: a retry of it gets the same answer (§7.2). */
+typedef struct memhw_opening {
+    int8_t conn;              /* -1: none */
+    uint8_t gen;
+    uint16_t seq;
+    uint32_t crc;             /* crc32 of its payload */
+} memhw_opening_t;
+
+/* A defined tile: its line indices lie at `offset` in the tile buffer: rows, neg_rows, cols, neg_cols. */
+typedef struct memhw_tile {
+    uint16_t offset;
+    uint16_t k, m;            /* rows (inputs) and columns (outputs); 0: not defined */
+    uint8_t neg_rows, neg_cols; /* 1: present (as long as rows / cols) */
+} memhw_tile_t;
+
+/* A layer of the loaded network (LOAD_NETWORK); its tiles are net.tiles[first_tile ..]. */
+typedef struct memhw_layer {
+    uint8_t kind, bias, activation, n_tiles, first_tile;
+    uint16_t n_in, n_out;
+    float in_volts, out_scale;
+} memhw_layer_t;
+
+/* A tile of a layer: which tile, where it sits in the layer's matrix, its gain (255: auto). */
+typedef struct memhw_net_tile {
+    uint8_t tile, gain;
+    uint16_t in_start, out_start;
+} memhw_net_tile_t;
+
+typedef struct memhw_network {
+    uint8_t n_layers;         /* 0: none loaded */
+    uint8_t n_tiles;
+    memhw_layer_t layer[MEMHW_MAX_LAYERS];
+    memhw_net_tile_t tiles[MEMHW_NETWORK_TILES];
+} memhw_network_t;
+
 /* One cached reply: its key and where its payload lies in the cache arena. */
 typedef struct memhw_cache_entry {
     uint16_t seq;
@@ -141,6 +205,8 @@ typedef struct memhw_core {
     int8_t owner;             /* connection owning the session, -1: none (detached or no session) */
     char client[MEMHW_CLIENT_MAX + 1];
     uint32_t since_ms;        /* when the session was opened */
+    memhw_opening_t opening;
+    memhw_ended_t ended[MEMHW_ENDED_MAX]; /* oldest first */
     uint32_t boot_ms;
     uint32_t last_rx;         /* last bytes from any connection */
     uint8_t last_status;
@@ -154,6 +220,11 @@ typedef struct memhw_core {
     size_t inbox_head, inbox_tail;
     /* operation in progress */
     uint8_t busy, abort, rebooted;
+    /* session state of protocol 2.1: calibration (in buf.calibration), tiles, network */
+    uint8_t calibrated;       /* 0: nominal transfer functions */
+    memhw_tile_t tiles[MEMHW_MAX_TILES];
+    uint32_t tile_lines;      /* line indices in use in buf.tiles */
+    memhw_network_t net;
     /* hardware state */
     memhw_limits_t limits;
     int16_t levels[3][MEMHW_ROWS_MAX > MEMHW_COLS_MAX ? MEMHW_ROWS_MAX : MEMHW_COLS_MAX];

@@ -19,4 +19,11 @@ const memhw_handler_t memhw_handlers[MEMHW_MESSAGE_COUNT] = {
     [MEMHW_MSG_READ_REFERENCE] = memhw_handle_read_reference,
     [MEMHW_MSG_READ_DAC] = memhw_handle_read_dac,
     [MEMHW_MSG_SET_LIMITS] = memhw_handle_set_limits,
+    [MEMHW_MSG_SET_CALIBRATION] = memhw_handle_set_calibration,
+    [MEMHW_MSG_DEFINE_TILE] = memhw_handle_define_tile,
+    [MEMHW_MSG_VMM_TILE] = memhw_handle_vmm_tile,
+    [MEMHW_MSG_LOAD_NETWORK] = memhw_handle_load_network,
+    [MEMHW_MSG_RUN_NETWORK] = memhw_handle_run_network,
+    [MEMHW_MSG_READ_DEVICES] = memhw_handle_read_devices,
+    [MEMHW_MSG_PULSE_DEVICES] = memhw_handle_pulse_devices,
 };

@@ -74,7 +74,7 @@ int memhw_decode(const memhw_layout_t *layout, const char *label, const uint8_t 
 /* 1 if n bytes are valid UTF-8 (as Python's strict decoder: no overlongs, no surrogates). */
 int memhw_utf8_valid(const uint8_t *s, uint32_t n);
 
-/* snprintf subset: %s %c %d %u (32-bit), %Nx as Python's {:#0(N+2)x} (N digits, "0x" prefix),
+/* snprintf subset: %s %c %d %u (32-bit), %U (uint64_t), %Nx as Python's {:#0(N+2)x} (N digits, "0x" prefix),
  * %g (a float, as Python's {:g} of an f32), %f (a float, one decimal); floats are passed as their
  * bits (memhw_f32_bits), so no double arithmetic is ever needed. Always terminates; returns the length. */
 size_t memhw_vfmt(char *dst, size_t cap, const char *fmt, va_list ap);
@@ -143,6 +143,57 @@ void memhw_read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_
  */
 void memhw_read_samples(memhw_core_t *c, const uint8_t *fixed, uint32_t samples, uint8_t *gains, uint8_t *sums_le);
 
+/*
+ * READ_MAP's engine over the rows of a block that `rows` selects (count bits, NULL: every
+ * row): the selected rows in increasing order, codes and gains as memhw_read_rows for them.
+ */
+void memhw_read_row_set(memhw_core_t *c, uint16_t start, uint16_t count, const uint8_t *rows, int16_t v_code,
+                        const uint8_t *fixed, uint32_t average, uint8_t *codes, uint8_t *gains, uint8_t *totals);
+
+/* Auto-range or convert at fixed per-column gains n exposures of the present batch into int16 codes. */
+void memhw_convert_batch(memhw_core_t *c, uint32_t n, const uint8_t *fixed, uint8_t *gains, int16_t *codes);
+
+/* ------------------------------------------------------------------ calibration (memhw_calibration.c) */
+
+/* Forget the session state of protocol 2.1: calibration, tiles, network (a new session, BYE, reboot). */
+void memhw_session_reset(memhw_core_t *c);
+/* Volts on channel ch of a group -> its code through the calibration, clipped to lo..hi (binary32). */
+int16_t memhw_dac_code(const memhw_core_t *c, uint8_t group, uint16_t ch, float volts, int16_t lo, int16_t hi);
+/* Code on channel ch of a group -> volts through the calibration. */
+float memhw_dac_volts(const memhw_core_t *c, uint8_t group, uint16_t ch, int16_t code);
+/* ADC code of column j at gain g -> amperes through the calibration. */
+float memhw_current(const memhw_core_t *c, uint16_t j, uint8_t g, int32_t code);
+
+/* ------------------------------------------------------------------ selections (memhw_select.c) */
+
+/* A device selection of a row block (READ_DEVICES, PULSE_DEVICES): a mask or an index (§10.5). */
+typedef struct memhw_selection {
+    const uint8_t *bits;      /* count*cols packed bits (the request's mask, or decoded into scratch) */
+    uint32_t n;               /* selected devices */
+} memhw_selection_t;
+/* Check the request's mask / index fields for a block of `cells` devices (BAD_PAYLOAD); counts the devices. */
+int memhw_check_selection(memhw_op_t *op, const memhw_value_t *mask, const memhw_value_t *index, uint32_t cells,
+                          memhw_selection_t *sel);
+/* Make sel->bits point at a bitmap of the selection, decoding an index into `scratch` ((cells + 7) / 8 bytes). */
+void memhw_selection_bits(const memhw_value_t *index, uint32_t cells, memhw_selection_t *sel, uint8_t *scratch);
+
+/* ------------------------------------------------------------------ tiles (memhw_tiles.c) */
+
+/*
+ * One tile VMM of n vectors: volts(ctx, e, k) is input k of vector e (nominal volts, before
+ * calibration); gains: NULL auto-range (used gains per element into used[n*(M+M-)]), else
+ * one per column read. Codes of the columns read (cols then neg_cols) into codes[n*(M+M-)].
+ */
+typedef float (*memhw_tile_input_t)(const void *ctx, uint32_t e, uint32_t k);
+void memhw_tile_vmm(memhw_core_t *c, const memhw_tile_t *t, uint32_t n, memhw_tile_input_t volts, const void *ctx,
+                    const uint8_t *gains, int16_t *codes, uint8_t *used, void *scratch);
+/* The tile `ident` of this session, or NULL with the request refused (BAD_PAYLOAD, as tiles.py get_tile). */
+const memhw_tile_t *memhw_defined_tile(memhw_op_t *op, uint32_t ident);
+/* Bytes of scratch memhw_tile_vmm needs for n vectors. */
+uint32_t memhw_tile_scratch(const memhw_core_t *c, uint32_t n);
+/* The line indices of a tile: rows, neg_rows, cols, neg_cols (NULL when absent). */
+const uint8_t *memhw_tile_lines(const memhw_core_t *c, const memhw_tile_t *t, unsigned which);
+
 /* Pulse the masked devices of a batch row by row (memhw_pulses.c); see PULSE_SET. */
 typedef struct memhw_batch {
     uint8_t kind;             /* MEMHW_HAL_SET or MEMHW_HAL_RESET */
@@ -154,6 +205,9 @@ typedef struct memhw_batch {
     uint16_t (*width)(const void *ctx, uint32_t k, uint16_t row, uint16_t col);
     const void *ctx;
     int progress;             /* send PULSE progress frames */
+    uint16_t progress_every;  /* 0: after every row; n: rows without selected devices are skipped (no time,
+                                 no abort check, no fault point) and progress comes after every n-th row
+                                 holding selected devices and after the last (PULSE_DEVICES) */
 } memhw_batch_t;
 /* Returns MEMHW_DONE, MEMHW_ABORTED or MEMHW_REBOOTED; rows done and pulses in *rows_done, *pulses. */
 int memhw_apply_rows(memhw_op_t *op, const memhw_batch_t *b, uint16_t *rows_done, uint32_t *pulses);

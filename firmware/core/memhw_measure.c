@@ -184,16 +184,38 @@ static int32_t mean_code(int32_t total, uint32_t n)
     return q;
 }
 
-/*
- * rows start.. one at a time at v_code; codes: count*cols int16 (native, any alignment);
- * gains: count*cols (auto) or cols (fixed); totals: count*cols int32 scratch when average > 1.
- */
-static void read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_code, const uint8_t *fixed,
-                      uint32_t average, uint8_t *codes16, uint8_t *gains, uint8_t *totals)
+void memhw_convert_batch(memhw_core_t *c, uint32_t n, const uint8_t *fixed, uint8_t *gains, int16_t *codes)
 {
-    uint32_t cols = c->board.cols, n = count, k;
+    codes_t s;
+    s.p = (uint8_t *)codes;
+    s.wide = 0;
+    if (fixed) {
+        convert_fixed(c, 0, n, fixed, &s, 0);
+    } else {
+        auto_range(c, n, gains, &s);
+    }
+}
+
+static uint32_t rows_selected(uint16_t count, const uint8_t *rows)
+{
+    uint32_t n = 0, i;
+    for (i = 0; i < count; i++) {
+        n += rows ? (uint32_t)memhw_bit(rows, i) : 1u;
+    }
+    return n;
+}
+
+/*
+ * the rows of start.. that `rows` selects (NULL: all), one at a time at v_code; codes:
+ * n*cols int16 (native, any alignment); gains: n*cols (auto) or cols (fixed); totals: n*cols
+ * int32 scratch when average > 1.
+ */
+static void read_rows(memhw_core_t *c, uint16_t start, uint16_t count, const uint8_t *rows, int16_t v_code,
+                      const uint8_t *fixed, uint32_t average, uint8_t *codes16, uint8_t *gains, uint8_t *totals)
+{
+    uint32_t cols = c->board.cols, n = rows_selected(count, rows), k;
     codes_t first = {codes16, 0};
-    memhw_hal_expose_rows(c->hal, start, count, v_code, 1);
+    memhw_hal_expose_rows(c->hal, start, count, rows, v_code, 1);
     if (fixed) {
         memcpy(gains, fixed, cols);
         convert_fixed(c, 0, n, fixed, &first, 0);
@@ -207,7 +229,7 @@ static void read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v
         }
         for (done = 1; done < average; done += per_call) {
             uint32_t reps = average - done < per_call ? average - done : per_call, r, e;
-            memhw_hal_expose_rows(c->hal, start, count, v_code, reps);
+            memhw_hal_expose_rows(c->hal, start, count, rows, v_code, reps);
             for (r = 0; r < reps; r++) {
                 for (e = 0; e < n; e += MEMHW_CONVERT_CHUNK) {
                     int32_t tmp[MEMHW_CONVERT_CHUNK * MEMHW_COLS_MAX];
@@ -237,27 +259,36 @@ static void read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v
 
 #if !MEMHW_BATCH_ORDER
 /* rows one at a time (MEMHW_BATCH_ORDER 0): sums for one row only */
-static void read_rows_by_row(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_code, const uint8_t *fixed,
-                             uint32_t average, uint8_t *codes16, uint8_t *gains)
+static void read_rows_by_row(memhw_core_t *c, uint16_t start, uint16_t count, const uint8_t *rows, int16_t v_code,
+                             const uint8_t *fixed, uint32_t average, uint8_t *codes16, uint8_t *gains)
 {
     int32_t totals[MEMHW_COLS_MAX];
-    uint32_t cols = c->board.cols, i;
+    uint32_t cols = c->board.cols, i, k = 0;
     for (i = 0; i < count; i++) {
-        read_rows(c, (uint16_t)(start + i), 1, v_code, fixed, average, codes16 + 2u * i * cols,
-                  fixed ? gains : gains + i * cols, (uint8_t *)totals);
+        if (!rows || memhw_bit(rows, i)) {
+            read_rows(c, (uint16_t)(start + i), 1, 0, v_code, fixed, average, codes16 + 2u * k * cols,
+                      fixed ? gains : gains + k * cols, (uint8_t *)totals);
+            k++;
+        }
     }
 }
 #endif
 
+void memhw_read_row_set(memhw_core_t *c, uint16_t start, uint16_t count, const uint8_t *rows, int16_t v_code,
+                        const uint8_t *fixed, uint32_t average, uint8_t *codes, uint8_t *gains, uint8_t *totals)
+{
+#if MEMHW_BATCH_ORDER
+    read_rows(c, start, count, rows, v_code, fixed, average, codes, gains, totals);
+#else
+    (void)totals;
+    read_rows_by_row(c, start, count, rows, v_code, fixed, average, codes, gains);
+#endif
+}
+
 void memhw_read_rows(memhw_core_t *c, uint16_t start, uint16_t count, int16_t v_code, const uint8_t *fixed,
                      uint32_t average, uint8_t *codes, uint8_t *gains, uint8_t *totals)
 {
-#if MEMHW_BATCH_ORDER
-    read_rows(c, start, count, v_code, fixed, average, codes, gains, totals);
-#else
-    (void)totals;
-    read_rows_by_row(c, start, count, v_code, fixed, average, codes, gains);
-#endif
+    memhw_read_row_set(c, start, count, 0, v_code, fixed, average, codes, gains, totals);
 }
 
 /* Write native int16 codes as little-endian in place. */
@@ -427,6 +458,99 @@ int memhw_handle_read_map(memhw_op_t *op)
     codes = memhw_w_array(&w, count * cols, 2);
     memhw_read_rows(c, (uint16_t)start, (uint16_t)count, (int16_t)vr, fixed, avg, codes, g, p + size);
     to_le16(codes, count * cols);
+    memhw_reply_shrink(op, size);
+    return MEMHW_DONE;
+}
+
+/* ------------------------------------------------------------------ READ_DEVICES */
+
+/* The rows of the block holding a selected device, as count packed bits; how many. */
+static uint32_t busy_rows(const uint8_t *bits, uint32_t count, uint32_t cols, uint8_t *rows)
+{
+    uint32_t i, j, n = 0;
+    memset(rows, 0, (count + 7u) / 8u);
+    for (i = 0; i < count; i++) {
+        for (j = 0; j < cols; j++) {
+            if (memhw_bit(bits, i * cols + j)) {
+                rows[i >> 3] |= (uint8_t)(1u << (i & 7u));
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+int memhw_handle_read_devices(memhw_op_t *op)
+{
+    memhw_core_t *c = op->c;
+    uint32_t start = op->v[MEMHW_READ_DEVICES_REQUEST_ROW_START].u;
+    uint32_t count = op->v[MEMHW_READ_DEVICES_REQUEST_ROW_COUNT].u;
+    uint32_t avg = op->v[MEMHW_READ_DEVICES_REQUEST_AVERAGE].u, cols = c->board.cols, cells = count * cols;
+    int32_t vr = op->v[MEMHW_READ_DEVICES_REQUEST_V_READ].i;
+    const memhw_value_t *gv = &op->v[MEMHW_READ_DEVICES_REQUEST_GAINS];
+    const memhw_value_t *index = &op->v[MEMHW_READ_DEVICES_REQUEST_INDEX];
+    uint8_t buf[MEMHW_COLS_MAX], rows[(MEMHW_ROWS_MAX + 7u) / 8u], *p, *g, *codes, *scratch;
+    const uint8_t *fixed;
+    uint32_t size, n_rows, i, j, k = 0;
+    memhw_selection_t sel;
+    memhw_writer_t w;
+    if (memhw_check_rows(op, start, count) != MEMHW_DONE || memhw_check_average(op, avg) != MEMHW_DONE ||
+        memhw_requested_gains(op, gv, buf, &fixed) != MEMHW_DONE) {
+        return MEMHW_REFUSED;
+    }
+    if (fixed && gv->n != 1u) {
+        return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "gains must be empty, [255] (auto) or one fixed gain");
+    }
+    if (!(vr > 0 && vr <= c->limits.read_max)) {
+        return memhw_refuse(op, MEMHW_STATUS_LIMIT, "v_read = %d codes outside 1..%d (the read limit)", vr,
+                            (int32_t)c->limits.read_max);
+    }
+    if (memhw_check_selection(op, &op->v[MEMHW_READ_DEVICES_REQUEST_MASK], index, cells, &sel) != MEMHW_DONE) {
+        return MEMHW_REFUSED;
+    }
+    size = 8u + (fixed ? 1u : sel.n) + 2u * sel.n;
+    /* scratch after the reply: the selection bitmap, then the rows' codes, gains and sums */
+    p = memhw_reply(op, size + (cells + 7u) / 8u + 8u * cells + 8u);
+    if (!p) {
+        return memhw_refuse(op, MEMHW_STATUS_TOO_LARGE, "reply of %u devices over %u rows does not fit the "
+                            "board's reply buffer", sel.n, count);
+    }
+    scratch = p + size;
+    memhw_selection_bits(index, cells, &sel, scratch);
+    n_rows = busy_rows(sel.bits, count, cols, rows);
+    {
+        uint8_t *row_codes = scratch + (cells + 7u) / 8u, *row_gains = row_codes + 2u * n_rows * cols;
+        w.p = p;
+        w.len = 0;
+        w.cap = op->out_cap;
+        g = memhw_w_array(&w, fixed ? 1u : sel.n, 1);
+        codes = memhw_w_array(&w, sel.n, 2);
+        if (n_rows) {
+            memhw_read_row_set(c, (uint16_t)start, (uint16_t)count, rows, (int16_t)vr, fixed, avg, row_codes,
+                               row_gains, row_gains + n_rows * cols);
+        }
+        if (fixed) {
+            g[0] = fixed[0];
+        }
+        for (i = 0, n_rows = 0; i < count; i++) { /* the selected devices, row-major */
+            if (!memhw_bit(rows, i)) {
+                continue;
+            }
+            for (j = 0; j < cols; j++) {
+                if (memhw_bit(sel.bits, i * cols + j)) {
+                    int16_t code;
+                    memcpy(&code, row_codes + 2u * (n_rows * cols + j), sizeof code);
+                    memhw_put16(codes + 2u * k, (uint16_t)code);
+                    if (!fixed) {
+                        g[k] = row_gains[n_rows * cols + j];
+                    }
+                    k++;
+                }
+            }
+            n_rows++;
+        }
+    }
     memhw_reply_shrink(op, size);
     return MEMHW_DONE;
 }

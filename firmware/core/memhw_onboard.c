@@ -1,9 +1,11 @@
 /*
  * memhw_onboard.c -- on-board write-and-verify (PROGRAM): the C port of memhw/mock/onboard.py
- * around the planner of memhw_tuning.c. Verify reads through the board's nominal
- * conversions (auto-ranged READ_MAP engine), batched SET and RESET rounds applied as
- * PULSE_SET / PULSE_RESET would, progress after each verify read, abortable between rounds
- * and between rows.
+ * around the planner of memhw_tuning.c. The read noise from two reads of at most 512
+ * devices evenly spread; verify reads of only the devices a round must see (tuning.py
+ * to_verify; only their rows take time) through the board's calibration (SET_CALIBRATION;
+ * nominal without one) on the auto-ranged READ_MAP engine; batched SET and RESET rounds
+ * applied as PULSE_DEVICES would (levels per channel through the calibration); progress
+ * after each verify read, abortable between rounds and between rows.
  *
  * Workspace (memhw_buffers_t.planner): the planner object, per selected device its state
  * and scratch, and the read buffers of the block (codes, gains, sums) and one batch mask.
@@ -90,22 +92,52 @@ typedef struct program_run {
     uint32_t cursor;           /* device cursor of the batch callbacks */
 } program_run_t;
 
-/* The board's own conductance read of the selected devices (nominal transfer functions). */
+/*
+ * The board's own conductance read of the devices marked MEMHW_DEV_VERIFY, through its
+ * calibration (onboard.py read): only the rows holding one take time; the others keep their g.
+ */
 static void measure(program_run_t *r)
 {
     memhw_core_t *c = r->op->c;
-    const memhw_board_t *b = &c->board;
+    uint32_t cols = c->board.cols, k, n_rows = 0;
     program_ws_t *ws = r->ws;
-    float volts = (float)r->v_read * b->dac_line_lsb;
-    uint32_t k;
-    memhw_read_rows(c, r->start, r->count, r->v_read, 0, r->average, (uint8_t *)ws->codes, ws->gains,
-                    (uint8_t *)ws->totals);
+    uint8_t rows[(MEMHW_ROWS_MAX + 7u) / 8u];
+    int32_t row = -1;
+    memset(rows, 0, sizeof rows);
     for (k = 0; k < ws->tuner.n; k++) {
-        memhw_device_t *d = &ws->dev[k];
-        uint32_t at = (uint32_t)(d->row - r->start) * b->cols + d->col;
-        float current = -(float)ws->codes[at] * b->adc_lsb / b->tia_gains[ws->gains[at]];
-        d->g = current / volts;
+        const memhw_device_t *d = &ws->dev[k];
+        uint32_t i = (uint32_t)(d->row - r->start);
+        if ((d->flags & MEMHW_DEV_VERIFY) && !memhw_bit(rows, i)) {
+            rows[i >> 3] |= (uint8_t)(1u << (i & 7u));
+            n_rows++;
+        }
     }
+    if (!n_rows) {
+        return;
+    }
+    memhw_read_row_set(c, r->start, r->count, rows, r->v_read, 0, r->average, (uint8_t *)ws->codes, ws->gains,
+                       (uint8_t *)ws->totals);
+    for (k = 0, n_rows = 0; k < ws->tuner.n; k++) { /* n_rows: index of the device's row among those read */
+        memhw_device_t *d = &ws->dev[k];
+        uint32_t i = (uint32_t)(d->row - r->start), at;
+        if (!memhw_bit(rows, i)) {
+            continue;
+        }
+        n_rows += (uint32_t)(row >= 0 && (uint32_t)row != i);
+        row = (int32_t)i;
+        at = n_rows * cols + d->col;
+        if (d->flags & MEMHW_DEV_VERIFY) {
+            float current = memhw_current(c, d->col, ws->gains[at], ws->codes[at]);
+            d->g = current / memhw_dac_volts(c, MEMHW_HAL_ROWS, d->row, r->v_read);
+        }
+    }
+}
+
+/* The verify read of one round: the devices tuning.py to_verify names. */
+static void verify(program_run_t *r)
+{
+    memhw_tuner_to_verify(&r->ws->tuner);
+    measure(r);
 }
 
 static void progress(program_run_t *r)
@@ -133,25 +165,27 @@ static const memhw_device_t *batch_device(program_run_t *r, uint16_t row, uint16
     return &dev[r->cursor];
 }
 
-static int16_t code_of(float volts, float lsb)
-{
-    return (int16_t)memhw_rintf(volts / lsb);
-}
-
+/* Pulse levels per channel through the calibration, clipped to the limits (onboard.py apply). */
 static int16_t amp_of(const void *ctx, uint32_t k, uint16_t row, uint16_t col)
 {
     program_run_t *r = (program_run_t *)ctx;
+    const memhw_core_t *c = r->op->c;
     const memhw_device_t *d = batch_device(r, row, col);
     (void)k;
-    return code_of(r->kind == MEMHW_HAL_SET ? d->set_v : d->reset_v, r->op->c->board.dac_line_lsb);
+    if (r->kind == MEMHW_HAL_SET) {
+        return memhw_dac_code(c, MEMHW_HAL_COLS, col, d->set_v, 1, c->limits.set_max);
+    }
+    return memhw_dac_code(c, MEMHW_HAL_ROWS, row, d->reset_v, 1, c->limits.reset_max);
 }
 
 static int16_t gate_of(const void *ctx, uint32_t k, uint16_t row, uint16_t col)
 {
     program_run_t *r = (program_run_t *)ctx;
+    const memhw_core_t *c = r->op->c;
     const memhw_device_t *d = batch_device(r, row, col);
     (void)k;
-    return code_of(r->kind == MEMHW_HAL_SET ? d->set_gate : r->ws->tuner.cfg.reset_gate, r->op->c->board.dac_gate_lsb);
+    return memhw_dac_code(c, MEMHW_HAL_GATES, col, r->kind == MEMHW_HAL_SET ? d->set_gate : r->ws->tuner.cfg.reset_gate,
+                          0, c->limits.gate_max);
 }
 
 static uint16_t width_of(const void *ctx, uint32_t k, uint16_t row, uint16_t col)
@@ -327,14 +361,14 @@ static int run(program_run_t *r)
     memhw_tuner_t *t = &r->ws->tuner;
     for (;;) {
         int result;
-        measure(r);
+        verify(r);
         progress(r);
         if (memhw_should_stop(r->op)) {
             break;
         }
         if (!memhw_tuner_update(t)) {
             /* settled: confirm with a fresh read; devices found out of tolerance are re-tuned */
-            measure(r);
+            verify(r);
             if (!memhw_tuner_update(t)) {
                 memhw_tuner_finish(t);
                 return MEMHW_DONE;
@@ -345,9 +379,31 @@ static int run(program_run_t *r)
             return result;
         }
     }
-    measure(r);
+    verify(r);
     memhw_tuner_finish(t);
     return MEMHW_DONE;
+}
+
+/* The read noise from two reads of at most MEMHW_NOISE_SAMPLE devices evenly spread (tuning.py noise_sample). */
+#define MEMHW_NOISE_SAMPLE 512u
+static float read_noise(program_run_t *r)
+{
+    program_ws_t *ws = r->ws;
+    uint32_t n = ws->tuner.n, every = (n + MEMHW_NOISE_SAMPLE - 1u) / MEMHW_NOISE_SAMPLE, k, m = 0;
+    every = n <= MEMHW_NOISE_SAMPLE ? 1u : every;
+    for (k = 0; k < n; k++) {
+        memhw_device_t *d = &ws->dev[k];
+        d->flags = (uint8_t)(k % every == 0u ? MEMHW_DEV_VERIFY : 0u);
+    }
+    measure(r);
+    for (k = 0; k < n; k += every) {
+        ws->scratch[n + m++] = ws->dev[k].g;
+    }
+    measure(r);
+    for (k = 0, m = 0; k < n; k += every) {
+        ws->scratch[m++] = ws->dev[k].g;
+    }
+    return memhw_read_sigma(ws->scratch + n, ws->scratch, m, (float *)ws->totals);
 }
 
 int memhw_handle_program(memhw_op_t *op)
@@ -400,16 +456,10 @@ int memhw_handle_program(memhw_op_t *op)
     }
     r.ws->tuner.n = n;
     r.ws->tuner.dev = r.ws->dev;
-    /* the board's read noise, from two reads */
-    measure(&r);
     for (k = 0; k < n; k++) {
-        r.ws->scratch[n + k] = r.ws->dev[k].g;
+        r.ws->dev[k].g = 0.0f;
     }
-    measure(&r);
-    for (k = 0; k < n; k++) {
-        r.ws->scratch[k] = r.ws->dev[k].g;
-    }
-    sigma_rel = memhw_read_sigma(r.ws->scratch + n, r.ws->scratch, n, (float *)r.ws->totals);
+    sigma_rel = read_noise(&r);
     r.average = op->v[MEMHW_PROGRAM_REQUEST_VERIFY_AVERAGE].u;
     if (!r.average) {
         r.average = memhw_verify_average(sigma_rel, target_max, cfg.tolerance);

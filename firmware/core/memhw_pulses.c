@@ -9,18 +9,52 @@
 
 #include "memhw_handlers.h"
 
+static int row_busy(const memhw_batch_t *b, uint32_t cols, uint32_t i)
+{
+    uint32_t j;
+    for (j = 0; j < cols; j++) {
+        if (memhw_bit(b->mask, i * cols + j)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* PULSE_DEVICES' progress (pulses.py _batch report): after every progress_every-th row holding
+ * selected devices and after the last one; `busy` counts the busy rows so far. */
+static void report(memhw_op_t *op, const memhw_batch_t *b, uint32_t done, uint32_t busy, uint32_t last)
+{
+    uint8_t frame[4];
+    if (b->progress_every && !(busy % b->progress_every == 0u || done == last)) {
+        return;
+    }
+    memhw_put16(frame, (uint16_t)done);
+    memhw_put16(frame + 2, b->count);
+    memhw_progress(op, frame, sizeof frame);
+}
+
 int memhw_apply_rows(memhw_op_t *op, const memhw_batch_t *b, uint16_t *rows_done, uint32_t *pulses)
 {
     memhw_core_t *c = op->c;
-    uint32_t cols = c->board.cols, k = 0, i, j;
+    uint32_t cols = c->board.cols, k = 0, i, j, busy = 0, last = b->count;
     uint8_t selected[MEMHW_COLS_MAX];
     int16_t col_codes[MEMHW_COLS_MAX], gates[MEMHW_COLS_MAX], amps[MEMHW_COLS_MAX];
     uint16_t widths[MEMHW_COLS_MAX];
     *pulses = 0;
+    if (b->progress_every) {
+        while (last > 0u && !row_busy(b, cols, last - 1u)) {
+            last--;
+        }
+        last = last ? last : b->count;
+    }
     for (i = 0; i < b->count; i++) {
         uint32_t n = 0;
         int16_t top = 0;
         uint16_t row = (uint16_t)(b->start + i);
+        if (b->progress_every && !row_busy(b, cols, i)) {
+            continue; /* no time, no abort check, no fault point */
+        }
+        busy++;
         if (memhw_should_stop(op)) {
             *rows_done = (uint16_t)i;
             return MEMHW_ABORTED;
@@ -48,10 +82,7 @@ int memhw_apply_rows(memhw_op_t *op, const memhw_batch_t *b, uint16_t *rows_done
             *pulses += n;
         }
         if (b->progress) {
-            uint8_t report[4];
-            memhw_put16(report, (uint16_t)(i + 1u));
-            memhw_put16(report + 2, b->count);
-            memhw_progress(op, report, sizeof report);
+            report(op, b, i + 1u, busy, last);
         }
         if (memhw_step_done(op, (int32_t)(i + 1u))) {
             return MEMHW_REBOOTED;
@@ -162,6 +193,7 @@ static int batch(memhw_op_t *op, uint8_t kind)
     b.width = width_at;
     b.ctx = &ctx;
     b.progress = 1;
+    b.progress_every = 0;
     result = memhw_apply_rows(op, &b, &rows_done, &pulses);
     memhw_put16(p, rows_done);
     memhw_put32(p + 2, pulses);
@@ -176,4 +208,121 @@ int memhw_handle_pulse_set(memhw_op_t *op)
 int memhw_handle_pulse_reset(memhw_op_t *op)
 {
     return batch(op, MEMHW_HAL_RESET);
+}
+
+/* ------------------------------------------------------------------ PULSE_DEVICES */
+
+/* Nominal levels converted per channel through the calibration (pulses.py pulse_devices). */
+typedef struct device_levels {
+    const memhw_core_t *c;
+    const memhw_value_t *amp, *gate, *width;
+    uint8_t kind;
+} device_levels_t;
+
+static int16_t device_amp(const void *ctx, uint32_t k, uint16_t row, uint16_t col)
+{
+    const device_levels_t *d = (const device_levels_t *)ctx;
+    const memhw_core_t *c = d->c;
+    int16_t code = memhw_i16_at(d->amp, d->amp->n == 1 ? 0 : k);
+    float volts = (float)code * c->board.dac_line_lsb;
+    if (d->kind == MEMHW_HAL_SET) {
+        return memhw_dac_code(c, MEMHW_HAL_COLS, col, volts, 1, c->limits.set_max);
+    }
+    return memhw_dac_code(c, MEMHW_HAL_ROWS, row, volts, 1, c->limits.reset_max);
+}
+
+static int16_t device_gate(const void *ctx, uint32_t k, uint16_t row, uint16_t col)
+{
+    const device_levels_t *d = (const device_levels_t *)ctx;
+    int16_t code = memhw_i16_at(d->gate, d->gate->n == 1 ? 0 : k);
+    (void)row;
+    return memhw_dac_code(d->c, MEMHW_HAL_GATES, col, (float)code * d->c->board.dac_gate_lsb, 0,
+                          d->c->limits.gate_max);
+}
+
+static uint16_t device_width(const void *ctx, uint32_t k, uint16_t row, uint16_t col)
+{
+    const device_levels_t *d = (const device_levels_t *)ctx;
+    (void)row;
+    (void)col;
+    return memhw_u16_at(d->width, d->width->n == 1 ? 0 : k);
+}
+
+/* amplitude, then gate: count 1 or n, nominal codes within lo..top (pulses.py pulse_devices) */
+static int check_levels(memhw_op_t *op, const char *kind, const char *name, const memhw_value_t *v, uint32_t n,
+                        int32_t lo, int32_t top)
+{
+    int32_t min, max;
+    if (v->n != 1u && v->n != n) {
+        return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "%s has %u entries; expected 1 or %u", name, v->n, n);
+    }
+    if (n && v->n) {
+        span(v, n, 0, &min, &max);
+        if (min < lo || max > top) {
+            return memhw_refuse(op, MEMHW_STATUS_LIMIT, "%s %s outside %d..%d codes", kind, name, lo, top);
+        }
+    }
+    return MEMHW_DONE;
+}
+
+int memhw_handle_pulse_devices(memhw_op_t *op)
+{
+    memhw_core_t *c = op->c;
+    uint32_t kind = op->v[MEMHW_PULSE_DEVICES_REQUEST_KIND].u, start = op->v[MEMHW_PULSE_DEVICES_REQUEST_ROW_START].u;
+    uint32_t count = op->v[MEMHW_PULSE_DEVICES_REQUEST_ROW_COUNT].u, cells, pulses;
+    const memhw_value_t *index = &op->v[MEMHW_PULSE_DEVICES_REQUEST_INDEX];
+    const char *name = kind == MEMHW_PULSE_KIND_SET ? "SET" : "RESET";
+    device_levels_t levels;
+    memhw_selection_t sel;
+    memhw_batch_t b;
+    uint16_t rows_done, every = (uint16_t)op->v[MEMHW_PULSE_DEVICES_REQUEST_PROGRESS_ROWS].u;
+    int32_t lo, hi;
+    uint8_t *p;
+    int result;
+    if (kind > MEMHW_PULSE_KIND_RESET) {
+        return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "unknown pulse kind %u", kind);
+    }
+    cells = count * c->board.cols;
+    levels.c = c;
+    levels.kind = (uint8_t)kind;
+    levels.amp = &op->v[MEMHW_PULSE_DEVICES_REQUEST_AMPLITUDE];
+    levels.gate = &op->v[MEMHW_PULSE_DEVICES_REQUEST_GATE];
+    levels.width = &op->v[MEMHW_PULSE_DEVICES_REQUEST_WIDTH];
+    if (memhw_check_rows(op, start, count) != MEMHW_DONE ||
+        memhw_check_selection(op, &op->v[MEMHW_PULSE_DEVICES_REQUEST_MASK], index, cells, &sel) != MEMHW_DONE ||
+        check_levels(op, name, "amplitude", levels.amp, sel.n, 1,
+                     kind == MEMHW_PULSE_KIND_SET ? c->limits.set_max : c->limits.reset_max) != MEMHW_DONE ||
+        check_levels(op, name, "gate", levels.gate, sel.n, 0, c->limits.gate_max) != MEMHW_DONE) {
+        return MEMHW_REFUSED;
+    }
+    if (levels.width->n != 1u && levels.width->n != sel.n) {
+        return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "width has %u entries; expected 1 or %u", levels.width->n,
+                            sel.n);
+    }
+    if (sel.n) {
+        span(levels.width, sel.n, 1, &lo, &hi);
+        if (hi > c->limits.width_max) {
+            return memhw_refuse(op, MEMHW_STATUS_LIMIT, "width code outside 0..%u", (uint32_t)c->limits.width_max);
+        }
+    }
+    p = memhw_reply(op, 6u + (cells + 7u) / 8u);
+    if (!p) {
+        return memhw_refuse(op, MEMHW_STATUS_INTERNAL, "reply does not fit the reply buffer");
+    }
+    memhw_selection_bits(index, cells, &sel, p + 6);
+    b.kind = kind == MEMHW_PULSE_KIND_SET ? MEMHW_HAL_SET : MEMHW_HAL_RESET;
+    b.start = (uint16_t)start;
+    b.count = (uint16_t)count;
+    b.mask = sel.bits;
+    b.amp = device_amp;
+    b.gate = device_gate;
+    b.width = device_width;
+    b.ctx = &levels;
+    b.progress = 1;
+    b.progress_every = every ? every : 1u;
+    result = memhw_apply_rows(op, &b, &rows_done, &pulses);
+    memhw_put16(p, rows_done);
+    memhw_put32(p + 2, pulses);
+    memhw_reply_shrink(op, 6);
+    return result;
 }

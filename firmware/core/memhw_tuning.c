@@ -282,22 +282,49 @@ static int pending(const memhw_device_t *d)
 /* _judge: converge, reopen, cap; marks LOW (bit 0x40) / HIGH (0x80) in lh[] */
 #define LOW 1u
 #define HIGH 2u
-static void judge(memhw_tuner_t *t, uint8_t *lh)
+static float inner_of(const memhw_tuning_config_t *c, const memhw_device_t *d)
+{
+    return maxf(c->tolerance - 2.0f * d->sigma, 0.5f * c->tolerance);
+}
+
+/* Converge devices inside the inner window, reopen converged ones that drifted out; 1 if any was reopened. */
+static int converge(memhw_tuner_t *t)
 {
     const memhw_tuning_config_t *c = &t->cfg;
     uint32_t k;
+    int drifted = 0;
     for (k = 0; k < t->n; k++) {
         memhw_device_t *d = &t->dev[k];
         float err = absf(d->g - d->target);
-        float inner = maxf(c->tolerance - 2.0f * d->sigma, 0.5f * c->tolerance);
-        lh[k] = 0;
-        if (pending(d) && err <= inner) {
+        if (pending(d) && err <= inner_of(c, d)) {
             d->reason = MEMHW_R_CONVERGED;
         }
         if (d->reason == MEMHW_R_CONVERGED && err > c->tolerance && d->reopened < c->reopen) {
             d->reopened++;
             d->reason = MEMHW_R_PENDING;
+            d->flags &= (uint8_t)~MEMHW_DEV_CONFIRMED;
+            drifted = 1;
         }
+    }
+    return drifted;
+}
+
+static void judge(memhw_tuner_t *t, uint8_t *lh)
+{
+    const memhw_tuning_config_t *c = &t->cfg;
+    uint32_t k;
+    if (converge(t)) { /* reopened devices get their own patience, not the run's best so far */
+        uint32_t n_pending = 0;
+        for (k = 0; k < t->n; k++) {
+            n_pending += (uint32_t)pending(&t->dev[k]);
+        }
+        t->best_pending = n_pending + 1u;
+        t->best_round = t->rounds;
+    }
+    for (k = 0; k < t->n; k++) {
+        memhw_device_t *d = &t->dev[k];
+        float inner = inner_of(c, d);
+        lh[k] = 0;
         if (pending(d) && pulses_of(d) >= c->max_pulses) {
             d->reason = MEMHW_R_PULSE_CAP;
         }
@@ -346,11 +373,11 @@ static int plan(memhw_tuner_t *t, const uint8_t *lh)
         memhw_device_t *d = &t->dev[k];
         d->flags &= (uint8_t)~(MEMHW_DEV_SET | MEMHW_DEV_RESET);
         if (lh[k] & LOW) {
-            d->flags |= MEMHW_DEV_SET;
+            d->flags |= MEMHW_DEV_SET | MEMHW_DEV_PULSED;
             d->set_pulses++;
         }
         if (lh[k] & HIGH) {
-            d->flags |= MEMHW_DEV_RESET;
+            d->flags |= MEMHW_DEV_RESET | MEMHW_DEV_PULSED;
             d->reset_pulses++;
         }
     }
@@ -624,6 +651,53 @@ int memhw_tuner_update(memhw_tuner_t *t)
     uint8_t *lh = (uint8_t *)t->scratch_idx; /* n bytes; the index scratch is free here */
     int more = t->baseline ? baseline_update(t, lh) : adaptive_update(t, lh);
     return more;
+}
+
+static void verify_where(memhw_tuner_t *t, uint8_t flag, int all)
+{
+    uint32_t k;
+    for (k = 0; k < t->n; k++) {
+        memhw_device_t *d = &t->dev[k];
+        d->flags = (uint8_t)((all || (d->flags & flag)) ? (d->flags | MEMHW_DEV_VERIFY) : (d->flags & ~MEMHW_DEV_VERIFY));
+    }
+}
+
+void memhw_tuner_to_verify(memhw_tuner_t *t)
+{
+    uint32_t k, any_pending = 0, any = 0;
+    uint16_t row = 0;
+    int row_pulsed = 0;
+    for (k = 0; k < t->n; k++) {
+        any_pending |= (uint32_t)pending(&t->dev[k]);
+    }
+    if (!t->rounds || any_pending) {
+        for (k = 0; k < t->n; k++) {
+            memhw_device_t *d = &t->dev[k];
+            d->flags = (uint8_t)((!t->rounds || pending(d)) ? (d->flags | MEMHW_DEV_VERIFY)
+                                                            : (d->flags & ~MEMHW_DEV_VERIFY));
+        }
+        return;
+    }
+    for (k = 0; k < t->n; k++) { /* devices are row-major: a row's devices are consecutive */
+        memhw_device_t *d = &t->dev[k];
+        uint32_t j;
+        if (k == 0 || d->row != row) {
+            row = d->row;
+            row_pulsed = 0;
+            for (j = k; j < t->n && t->dev[j].row == row; j++) {
+                row_pulsed |= (t->dev[j].flags & MEMHW_DEV_PULSED) != 0;
+            }
+        }
+        d->flags = (uint8_t)((!(d->flags & MEMHW_DEV_CONFIRMED) || row_pulsed) ? (d->flags | MEMHW_DEV_VERIFY)
+                                                                               : (d->flags & ~MEMHW_DEV_VERIFY));
+        any |= (d->flags & MEMHW_DEV_VERIFY) != 0;
+    }
+    verify_where(t, MEMHW_DEV_VERIFY, !any);
+    for (k = 0; k < t->n; k++) {
+        memhw_device_t *d = &t->dev[k];
+        d->flags = (uint8_t)((d->flags & MEMHW_DEV_VERIFY) ? (d->flags | MEMHW_DEV_CONFIRMED) : d->flags);
+        d->flags &= (uint8_t)~MEMHW_DEV_PULSED;
+    }
 }
 
 void memhw_tuner_finish(memhw_tuner_t *t)

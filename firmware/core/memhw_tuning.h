@@ -28,6 +28,9 @@ enum {
 #define MEMHW_DEV_RESET 0x02u   /* in the last plan's RESET batch */
 #define MEMHW_DEV_FINE 0x04u    /* its last RESET used the short width */
 #define MEMHW_DEV_CHANGED 0x08u /* responded to a pulse at least once */
+#define MEMHW_DEV_CONFIRMED 0x10u /* settled and seen by a confirmation read since */
+#define MEMHW_DEV_PULSED 0x20u  /* pulsed since the last confirmation read */
+#define MEMHW_DEV_VERIFY 0x40u  /* the next verify read covers it (memhw_tuner_to_verify) */
 
 typedef struct memhw_tuning_config {
     float tolerance, set_v, set_width, gate_min, gate_max, reset_v_min, reset_v_max, reset_gate;
@@ -75,6 +78,14 @@ int memhw_tuner_init(memhw_tuner_t *t, int baseline, const memhw_tuning_config_t
 
 /* Take the round's verified conductances (dev[].g); 1 with a plan in the device flags, 0 when settled. */
 int memhw_tuner_update(memhw_tuner_t *t);
+
+/*
+ * Mark the devices the next verify read must cover (MEMHW_DEV_VERIFY; tuning.py to_verify):
+ * every device before the first round, then the pending ones; when none is left, the settled
+ * devices no confirmation has seen and every device sharing a row with one pulsed since the
+ * last confirmation (every device when that is none). rows_max: rows of the array.
+ */
+void memhw_tuner_to_verify(memhw_tuner_t *t);
 
 /* Judge the final confirmation read (dev[].g). */
 void memhw_tuner_finish(memhw_tuner_t *t);

@@ -267,6 +267,33 @@ static void put_u(out_t *o, uint32_t v, unsigned base, unsigned width)
     }
 }
 
+/* Decimal digits of a 64-bit value by long division of 16-bit limbs (no 64-bit division helper needed). */
+static void put_u64(out_t *o, uint64_t v)
+{
+    uint32_t limb[4];
+    char tmp[21];
+    unsigned n = 0, i;
+    for (i = 0; i < 4u; i++) {
+        limb[i] = (uint32_t)(v >> (48u - 16u * i)) & 0xFFFFu;
+    }
+    do {
+        uint32_t r = 0, any = 0;
+        for (i = 0; i < 4u; i++) {
+            uint32_t cur = (r << 16) | limb[i];
+            limb[i] = cur / 10u;
+            r = cur % 10u;
+            any |= limb[i];
+        }
+        tmp[n++] = (char)('0' + r);
+        if (!any) {
+            break;
+        }
+    } while (n < sizeof tmp);
+    while (n) {
+        put_c(o, tmp[--n]);
+    }
+}
+
 /*
  * Python's format(x, "g") of a float32 value: 6 significant digits, trailing zeros stripped,
  * exponent form below 1e-4 and from 1e6. Single precision arithmetic (the values are f32).
@@ -366,6 +393,7 @@ size_t memhw_vfmt(char *dst, size_t cap, const char *fmt, va_list ap)
         case 's': put_s(&o, va_arg(ap, const char *)); break;
         case 'c': put_c(&o, (char)va_arg(ap, int)); break;
         case 'u': put_u(&o, va_arg(ap, uint32_t), 10, 1); break;
+        case 'U': put_u64(&o, va_arg(ap, uint64_t)); break;
         case 'd': {
             int32_t v = va_arg(ap, int32_t);
             if (v < 0) {

@@ -114,11 +114,24 @@ void memhw_hal_expose_vectors(void *hal, uint32_t n);
 void memhw_hal_expose_vector(void *hal, uint32_t index, const int16_t *codes);
 
 /*
- * READ_MAP and PROGRAM's verify reads: rows start .. start+count-1 driven one at a time at
- * v_code (the other rows grounded, columns at virtual ground, gates at gate_on_code),
- * the whole sequence `repeats` times: exposure k is row start + k % count.
+ * VMM_TILE and RUN_NETWORK: n input vectors on a tile. The core gives each vector with
+ * memhw_hal_expose_tile_vector (index 0 .. n-1): row i at codes[i] where driven[i] is 1,
+ * switched to ground where 0; columns at virtual ground, gates at gate_on_code. Only the
+ * columns with read[j] = 1 matter (the core discards the others' codes; the host build
+ * counts their current as 0 A, as the reference does).
  */
-void memhw_hal_expose_rows(void *hal, uint16_t start, uint16_t count, int16_t v_code, uint32_t repeats);
+void memhw_hal_expose_tile(void *hal, uint32_t n, const uint8_t *read);
+void memhw_hal_expose_tile_vector(void *hal, uint32_t index, const int16_t *codes, const uint8_t *driven);
+
+/*
+ * READ_MAP, READ_DEVICES and PROGRAM's verify reads: the rows of start .. start+count-1
+ * that `rows` selects (count packed bits, LSB first; NULL: every one) driven one at a time
+ * at v_code (the other rows grounded, columns at virtual ground, gates at gate_on_code),
+ * in increasing order, the whole sequence `repeats` times: with n rows selected, exposure
+ * k is the (k % n)-th of them.
+ */
+void memhw_hal_expose_rows(void *hal, uint16_t start, uint16_t count, const uint8_t *rows, int16_t v_code,
+                           uint32_t repeats);
 
 /*
  * READ_REFERENCE: every column's TIA input switched from the array to reference resistor
@@ -169,6 +182,12 @@ void memhw_hal_pulse_row(void *hal, uint8_t kind, uint16_t row, const uint8_t *s
                          const int16_t *col_codes, const int16_t *gates, const uint16_t *widths);
 
 /* ------------------------------------------------------------------ time, randomness, link */
+
+/*
+ * RUN_NETWORK computed `values` activation and state values on the MCU (the time passes by
+ * itself on a board, which does nothing here; the host build advances its virtual clock).
+ */
+void memhw_hal_computed(void *hal, uint32_t values);
 
 /* Milliseconds of a monotonic clock (wrapping at 2^32). */
 uint32_t memhw_hal_millis(void *hal);

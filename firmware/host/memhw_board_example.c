@@ -12,7 +12,8 @@
 #define BOARD_MAX_FRAME 1024u   /* payload bytes per frame */
 #define BOARD_MAX_MESSAGE 4096u /* largest request: VMM of 15 vectors, PULSE batches split by the host */
 #define BOARD_CACHE 25600u      /* reply cache arena: holds a full-array auto-ranged READ_MAP (24 584 B) */
-#define BOARD_PLANNER 16384u    /* PROGRAM planner workspace */
+#define BOARD_PLANNER 12288u    /* PROGRAM planner and RUN_NETWORK workspace */
+#define BOARD_TILE_LINES 512u   /* line indices of every tile of a session (DEFINE_TILE) */
 #define BOARD_STACK 8192u       /* the main stack (deepest path ~6 kB), reserved here so the RAM figure includes it */
 
 static uint8_t frame_buf[MEMHW_DECODER_BUFFER_SIZE(BOARD_MAX_FRAME)];
@@ -21,6 +22,8 @@ static uint8_t inbox[BOARD_MAX_MESSAGE + 64u];
 static uint8_t cache[BOARD_CACHE];
 static uint8_t tx[MEMHW_FRAME_MAX_ENCODED(BOARD_MAX_FRAME)];
 static uint64_t planner[BOARD_PLANNER / 8u];
+static float calibration[MEMHW_CALIBRATION_FLOATS(128u, 64u, MEMHW_REFERENCE_GAINS)];
+static uint8_t tile_lines[BOARD_TILE_LINES];
 static memhw_core_t core;
 static memhw_stub_hal_t hal;
 uint64_t memhw_example_stack[BOARD_STACK / 8u]; /* grows down from its end */
@@ -43,6 +46,10 @@ int memhw_example_start(void)
     buf.tx_size = sizeof tx;
     buf.planner = planner;
     buf.planner_size = sizeof planner;
+    buf.calibration = calibration;
+    buf.calibration_size = sizeof calibration;
+    buf.tiles = tile_lines;
+    buf.tiles_size = sizeof tile_lines;
     memhw_stub_hal_init(&hal, 1u, board.rows, board.cols, board.n_gains);
     if (memhw_core_init(&core, &hal, &board, &buf) != 0) {
         return -1;

@@ -23,7 +23,7 @@ void memhw_reference_board(memhw_board_t *b, uint16_t rows, uint16_t max_frame, 
     b->dac_line_lsb = 10.0f / 65536.0f;
     b->dac_gate_lsb = 20.0f / 65536.0f;
     b->adc_lsb = 10.0f / 65536.0f;
-    b->n_gains = 4;
+    b->n_gains = MEMHW_REFERENCE_GAINS;
     for (i = 0; i < 4u; i++) {
         b->tia_gains[i] = gains[i];
     }

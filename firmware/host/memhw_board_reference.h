@@ -4,6 +4,8 @@
 #ifndef MEMHW_BOARD_REFERENCE_H
 #define MEMHW_BOARD_REFERENCE_H
 
+#define MEMHW_REFERENCE_GAINS 4u /* TIA gains of the reference board */
+
 #include "memhw_hal.h"
 
 /* Fill *b for the reference board with `rows` x 64 devices and the given buffer limits. */

@@ -37,6 +37,8 @@ static uint8_t inbox[FUZZ_MAX_MESSAGE + 256u];
 static uint8_t cache[FUZZ_CACHE];
 static uint8_t tx[MEMHW_FRAME_MAX_ENCODED(MAX_FRAME)];
 static uint64_t planner[65536u / 8u];
+static float calibration[MEMHW_CALIBRATION_FLOATS(MEMHW_ROWS_MAX, MEMHW_COLS_MAX, MEMHW_GAINS_MAX)];
+static uint8_t tile_lines[4096];
 static memhw_core_t core;
 static memhw_stub_hal_t hal;
 
@@ -237,6 +239,10 @@ int main(int argc, char **argv)
     buf.tx_size = sizeof tx;
     buf.planner = planner;
     buf.planner_size = sizeof planner;
+    buf.calibration = calibration;
+    buf.calibration_size = sizeof calibration;
+    buf.tiles = tile_lines;
+    buf.tiles_size = sizeof tile_lines;
     memhw_stub_hal_init(&hal, rng, board.rows, board.cols, board.n_gains);
     hal.on_write = on_write;
     memhw_decoder_init(&check, check_buf, sizeof check_buf);

@@ -50,11 +50,34 @@ void memhw_hal_expose_vector(void *hal, uint32_t index, const int16_t *codes)
     s->last_level = codes[0] + (int32_t)(index < s->exposures ? 0 : 1);
 }
 
-void memhw_hal_expose_rows(void *hal, uint16_t start, uint16_t count, int16_t v_code, uint32_t repeats)
+void memhw_hal_expose_tile(void *hal, uint32_t n, const uint8_t *read)
 {
     memhw_stub_hal_t *s = (memhw_stub_hal_t *)hal;
-    s->exposures = (uint32_t)count * repeats;
+    s->exposures = n;
+    s->last_level = read[0];
+}
+
+void memhw_hal_expose_tile_vector(void *hal, uint32_t index, const int16_t *codes, const uint8_t *driven)
+{
+    memhw_stub_hal_t *s = (memhw_stub_hal_t *)hal;
+    s->last_level = (driven[0] ? codes[0] : 0) + (int32_t)(index < s->exposures ? 0 : 1);
+}
+
+void memhw_hal_expose_rows(void *hal, uint16_t start, uint16_t count, const uint8_t *rows, int16_t v_code,
+                           uint32_t repeats)
+{
+    memhw_stub_hal_t *s = (memhw_stub_hal_t *)hal;
+    uint32_t n = 0, i;
+    for (i = 0; i < count; i++) {
+        n += rows ? (uint32_t)((rows[i >> 3] >> (i & 7u)) & 1u) : 1u;
+    }
+    s->exposures = n * repeats;
     s->last_level = start + v_code;
+}
+
+void memhw_hal_computed(void *hal, uint32_t values)
+{
+    ((memhw_stub_hal_t *)hal)->ms += values / 10000u; /* 0.1 us a value */
 }
 
 void memhw_hal_expose_reference(void *hal, uint8_t index, int16_t v_ref, uint32_t samples)

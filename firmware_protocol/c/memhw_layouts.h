@@ -50,6 +50,8 @@ typedef struct memhw_message {
 #define MEMHW_MESSAGE_COUNT 23u
 #define MEMHW_MAX_FIELDS 25u
 #define MEMHW_AUTO_GAIN 255u
+#define MEMHW_MAX_TILES 32u /* DEFINE_TILE ids 0 .. MEMHW_MAX_TILES - 1 */
+#define MEMHW_MAX_LAYERS 8u /* layers of a LOAD_NETWORK */
 
 /* Every message of the schema, in schema order. */
 extern const memhw_message_t memhw_messages[MEMHW_MESSAGE_COUNT];

@@ -18,18 +18,14 @@ from __future__ import annotations
 import numpy as np
 
 from firmware_protocol import SCHEMA
+from firmware_protocol.activation_tables import RANGE, tables
 
 __all__ = ["RANGE", "SEGMENTS", "SIGMOID", "TANH", "sigmoid", "tanh", "table_error"]
 
-#: the tables cover [-RANGE, RANGE]
-RANGE = 8.0
 #: segments of each table
 SEGMENTS: int = SCHEMA.activation_table
-_X = np.linspace(-RANGE, RANGE, SEGMENTS + 1)
-#: sigmoid table, float32
-SIGMOID = (1.0 / (1.0 + np.exp(-_X))).astype(np.float32)
-#: tanh table, float32
-TANH = np.tanh(_X).astype(np.float32)
+#: sigmoid and tanh tables, float32 (the C firmware core's are generated from the same arrays)
+SIGMOID, TANH = tables(SEGMENTS)
 _SCALE = np.float32(SEGMENTS / (2 * RANGE))
 
 

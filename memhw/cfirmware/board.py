@@ -36,7 +36,7 @@ __all__ = ["CBoard", "CConnection", "FIRMWARE_NAME"]
 log = logging.getLogger("memhw.cfirmware")
 
 #: the firmware name the C core announces in HELLO
-FIRMWARE_NAME = "memhw-core 2.0"
+FIRMWARE_NAME = "memhw-core 2.1"
 _MESSAGES = [m.name for m in fp.SCHEMA.messages]
 #: host-build buffer sizes (a board picks its own: docs/firmware.md)
 CONNECTIONS = 16
@@ -221,8 +221,14 @@ class CBoard:
         b.cache, b.cache_size = buf(CACHE_BYTES), CACHE_BYTES
         tx = lib.memhw_frame_max_encoded(bp.max_frame)
         b.tx, b.tx_size = buf(tx), tx
-        planner = 64 * params.shape[0] * params.shape[1] + (1 << 16)
+        planner = 64 * params.shape[0] * params.shape[1] + (1 << 20)
         b.planner, b.planner_size = buf(planner), planner
+        rows, cols = params.shape
+        floats = 2 * rows + 4 * cols + 2 * cols * len(params.periphery.tia_gains)
+        b.calibration = ffi.cast("float *", buf(4 * floats))
+        b.calibration_size = 4 * floats
+        tiles = fp.SCHEMA.max_tiles * 2 * (rows + cols)  # every tile at its largest: never refused here
+        b.tiles, b.tiles_size = buf(tiles), tiles
         return b, keep
 
     @classmethod
@@ -344,6 +350,11 @@ class CBoard:
     @property
     def session(self) -> int:
         return int(self._core.session)
+
+    @property
+    def owner(self) -> CConnection | None:
+        """The connection that owns the session (None: no session, or detached)."""
+        return self._connections.get(int(self._core.owner)) if self._core.owner >= 0 else None
 
     @property
     def busy(self) -> bool:

@@ -23,7 +23,9 @@ PROTOCOL_C = ROOT / "firmware_protocol" / "c"
 #: C sources of the core, in the order a board's build would list them
 SOURCES = [CORE / name for name in ("memhw_core.c", "memhw_wire.c", "memhw_dispatch.c", "memhw_lines.c",
                                     "memhw_measure.c", "memhw_pulses.c", "memhw_selfcal.c", "memhw_onboard.c",
-                                    "memhw_tuning.c")] + [PROTOCOL_C / "memhw_frame.c", PROTOCOL_C / "memhw_layouts.c"]
+                                    "memhw_tuning.c", "memhw_calibration.c", "memhw_select.c", "memhw_tiles.c",
+                                    "memhw_network.c")] + \
+    [PROTOCOL_C / "memhw_frame.c", PROTOCOL_C / "memhw_layouts.c", PROTOCOL_C / "memhw_activations.c"]
 INCLUDES = [CORE, HAL, PROTOCOL_C]
 #: host-build capacities (a board chooses its own, docs/firmware.md)
 DEFINES = [("MEMHW_CONNECTIONS_MAX", "16"), ("MEMHW_CONVERT_CHUNK", "64")]
@@ -54,7 +56,8 @@ typedef struct { uint8_t *frame; size_t frame_size; uint8_t *message; size_t mes
 typedef struct {
     memhw_conn_buffers_t conn[...]; uint8_t n_conn;
     uint8_t *inbox; size_t inbox_size; uint8_t *cache; size_t cache_size; uint8_t *tx; size_t tx_size;
-    void *planner; size_t planner_size;
+    void *planner; size_t planner_size; float *calibration; size_t calibration_size;
+    uint8_t *tiles; size_t tiles_size;
 } memhw_buffers_t;
 typedef struct {
     uint32_t requests; uint32_t executed[MESSAGES]; uint32_t cache_hits; uint32_t bad_frames; uint32_t inbox_drops;

@@ -27,7 +27,7 @@ HOST_DIR = ROOT / "firmware" / "host"
 TARGET = ["-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m4+vfp4d16sp"]
 #: the example port's build configuration (firmware/host/memhw_board_example.c has the buffer sizes)
 MCU_DEFINES = ["-DMEMHW_CONNECTIONS_MAX=1", "-DMEMHW_CONVERT_CHUNK=2", "-DMEMHW_BATCH_ORDER=0",
-               "-DMEMHW_CURVE_MAX=128"]
+               "-DMEMHW_CURVE_MAX=128", "-DMEMHW_ENDED_CLIENT=32"]
 CFLAGS = ["-Os", "-std=c99", "-ffreestanding", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion",
           "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections"]
 EXAMPLE = [HOST_DIR / name for name in ("memhw_stub_hal.c", "memhw_board_reference.c", "memhw_board_example.c",

@@ -45,6 +45,8 @@ class HalBridge:
         self.rows, self.cols = hardware.rows, hardware.cols
         self._currents: np.ndarray | None = None   # (exposures, cols) analog currents of the batch
         self._vectors: np.ndarray | None = None    # VMM input codes, filled vector by vector
+        self._driven: np.ndarray | None = None     # a tile's driven rows per vector (VMM_TILE, RUN_NETWORK)
+        self._read = np.zeros(self.cols, bool)     # a tile's columns read
         self._bus = 0.0                            # reference bus volts of a READ_REFERENCE batch
         self._pending = 0.0                        # hardware seconds of the batch (ticked at read_end)
         self.handle = ffi.new_handle(self)
@@ -54,6 +56,10 @@ class HalBridge:
         return self.hw.periphery.gate_volts(np.full(self.cols, self.hw.gate_on_code))
 
     def currents(self) -> np.ndarray:
+        if self._currents is None and self._vectors is not None and self._driven is not None:  # a tile's vectors
+            currents = self.hw.chip.currents(self.hw.row_volts(self._vectors, self._driven), None, self.gates_on())
+            currents[:, ~self._read] = 0.0  # the reference digitises the columns read only
+            self._currents, self._vectors, self._driven = currents, None, None
         if self._currents is None and self._vectors is not None:  # VMM: every vector given
             per = self.hw.periphery
             self._currents = self.hw.chip.currents(per.row_volts(self._vectors), None, self.gates_on())
@@ -109,11 +115,37 @@ def memhw_hal_expose_vector(hal, index, codes):
 
 
 @ffi.def_extern()
-def memhw_hal_expose_rows(hal, start, count, v_code, repeats):
+def memhw_hal_expose_tile(hal, n, read):
+    b = _bridge(hal)
+    b.expose(None, n * b.hw.params.board.sample_time)
+    b._vectors = np.zeros((n, b.rows), dtype=np.int64)
+    b._driven = np.zeros((n, b.rows), dtype=bool)
+    b._read = _array(read, b.cols, "u1").astype(bool)
+
+
+@ffi.def_extern()
+def memhw_hal_expose_tile_vector(hal, index, codes, driven):
+    b = _bridge(hal)
+    b._vectors[index] = _array(codes, b.rows, "<i2")
+    b._driven[index] = _array(driven, b.rows, "u1").astype(bool)
+
+
+@ffi.def_extern()
+def memhw_hal_computed(hal, values):
+    b = _bridge(hal)
+    b.hw.tick(values * b.hw.params.board.mcu_value_time)
+
+
+@ffi.def_extern()
+def memhw_hal_expose_rows(hal, start, count, rows, v_code, repeats):
     b = _bridge(hal)
     per = b.hw.periphery
+    chosen = start + (np.arange(count) if rows == ffi.NULL else
+                      np.flatnonzero(np.unpackbits(_array(rows, (count + 7) // 8, "u1"), count=count,
+                                                   bitorder="little")))
+    count = chosen.size
     driven = np.zeros((count, b.rows), dtype=bool)
-    driven[np.arange(count), start + np.arange(count)] = True
+    driven[np.arange(count), chosen] = True
     volts = np.where(driven, per.row_volts(np.where(driven, v_code, 0)), 0.0)
     if repeats > 1:
         volts = np.tile(volts, (repeats, 1))
@@ -148,7 +180,7 @@ def memhw_hal_convert(hal, first, count, gains, codes):
 def memhw_hal_read_end(hal):
     b = _bridge(hal)
     seconds, b._pending = b._pending, 0.0
-    b._currents = b._vectors = None
+    b._currents = b._vectors = b._driven = None
     b.hw.tick(seconds)
 
 

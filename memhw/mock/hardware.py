@@ -31,7 +31,7 @@ import numpy as np
 
 import firmware_protocol as fp
 
-from ..conversions import Calibrated, LimitCodes, Transfer
+from ..conversions import BoardCalibration, LimitCodes, Transfer
 from ..info import Limits
 from ..peer import HandlerTable, Refused
 from .chip import Chip
@@ -86,7 +86,7 @@ class MockHardware:
                    self.transfer.width_min, self.transfer.width_max), self.transfer)
         self.limits = self.abs_limits
         #: the host's calibration (SET_CALIBRATION), nominal until one is sent
-        self.calibration = Calibrated(self.transfer, self.rows, self.cols)
+        self.calibration = BoardCalibration(self.transfer, self.rows, self.cols)
         #: tiles (DEFINE_TILE) and the loaded network (LOAD_NETWORK): session state
         self.tiles: dict[int, Any] = {}
         self.network: Any = None
@@ -124,7 +124,7 @@ class MockHardware:
     def new_session(self) -> None:
         """Forget the session's state: limits, calibration, tiles, network."""
         self.limits = self.abs_limits
-        self.calibration = Calibrated(self.transfer, self.rows, self.cols)
+        self.calibration = BoardCalibration(self.transfer, self.rows, self.cols)
         self.tiles = {}
         self.network = None
 

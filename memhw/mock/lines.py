@@ -9,7 +9,7 @@ import numpy as np
 
 import firmware_protocol as fp
 
-from ..conversions import Calibrated, LimitCodes
+from ..conversions import BoardCalibration, LimitCodes
 from ..peer import Aborted, HandlerTable, Operation, Refused
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,7 +80,7 @@ def set_limits(hw: "MockHardware", v: dict, op: Operation) -> dict:
 @HANDLERS.register("SET_CALIBRATION")
 def set_calibration(hw: "MockHardware", v: dict, op: Operation) -> dict:
     try:
-        hw.calibration = Calibrated.from_fields(v, hw.transfer, hw.rows, hw.cols)
+        hw.calibration = BoardCalibration.from_fields(v, hw.transfer, hw.rows, hw.cols)
     except ValueError as exc:
         raise Refused("BAD_PAYLOAD", str(exc)) from None
     return {}

@@ -62,7 +62,7 @@ def read_rows(hw: "MockHardware", row_volts: np.ndarray, gains: np.ndarray | Non
     gates_v = hw.periphery.gate_volts(np.full(hw.cols, hw.gate_on_code))
     n = len(row_volts)
     codes, g = digitise(hw, hw.chip.currents(row_volts, None, gates_v), gains)
-    if average > 1:  # further samples (each a fresh read) at the gains chosen on the first one
+    if average > 1 and n:  # further samples (each a fresh read) at the gains chosen on the first one
         g_full = np.broadcast_to(g.reshape(-1, hw.cols), (n, hw.cols))
         total = codes.astype(np.int64)
         per_call = max(1, SAMPLES_PER_CALL // n)  # vectorised, in bounded chunks
@@ -124,7 +124,7 @@ def vmm(hw: "MockHardware", v: dict, op: Operation) -> dict:
     if inputs.size != n * hw.rows:
         raise Refused("BAD_PAYLOAD", f"inputs has {inputs.size} codes, expected n*rows = {n * hw.rows}")
     gains = requested_gains(hw, v["gains"])
-    if n and np.abs(inputs).max() > hw.limits.read_max:
+    if n and np.abs(inputs.astype(np.int64)).max() > hw.limits.read_max:
         raise Refused("LIMIT", f"VMM input beyond the read limit of {hw.limits.read_max} codes")
     codes, g = read_rows(hw, hw.periphery.row_volts(inputs.reshape(n, hw.rows)), gains)
     return {"gains": g, "codes": codes.reshape(-1)}

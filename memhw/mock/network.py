@@ -24,7 +24,7 @@ import firmware_protocol as fp
 
 from ..algorithms import activations
 from ..peer import Aborted, HandlerTable, Operation, Refused
-from .tiles import Tile, get_tile, tile_vmm
+from .tiles import get_tile, tile_vmm
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hardware import MockHardware
@@ -40,7 +40,9 @@ F32 = np.float32
 
 @dataclass(frozen=True)
 class Layer:
-    """One loaded layer. ``tiles``: (tile, first input, first output, gains or None for auto)."""
+    """One loaded layer. ``tiles``: (tile id, first input, first output, gain index or None
+    for auto). The layer names its tiles by id: redefining one (DEFINE_TILE, same size)
+    changes the network, as PROTOCOL.md says."""
 
     kind: int
     n_in: int
@@ -49,7 +51,7 @@ class Layer:
     activation: int
     in_volts: np.float32
     out_scale: np.float32
-    tiles: tuple[tuple[Tile, int, int, np.ndarray | None], ...]
+    tiles: tuple[tuple[int, int, int, int | None], ...]
 
     @property
     def matrix_in(self) -> int:
@@ -83,6 +85,10 @@ class Network:
         """Index of the LAST_STEP layer, or None (an output per time step)."""
         return next((i for i, layer in enumerate(self.layers) if layer.kind == KIND["LAST_STEP"]), None)
 
+    def uses(self, tile: int) -> bool:
+        """True if a layer holds (part of) its matrix on tile ``tile``."""
+        return any(ident == tile for layer in self.layers for ident, *_ in layer.tiles)
+
 
 def _check_layers(hw: "MockHardware", layers: list[Layer]) -> None:
     if not 1 <= len(layers) <= fp.SCHEMA.max_layers:
@@ -106,12 +112,13 @@ def _check_layers(hw: "MockHardware", layers: list[Layer]) -> None:
         if not (np.isfinite(layer.in_volts) and layer.in_volts > 0 and np.isfinite(layer.out_scale)):
             raise Refused("BAD_PAYLOAD", f"{where}: in_volts must be finite and > 0, out_scale finite")
         cover = np.zeros((layer.matrix_out, layer.matrix_in), np.int64)
-        for tile, i0, o0, gains in layer.tiles:
+        for ident, i0, o0, gain in layer.tiles:
+            tile = hw.tiles[ident]
             if i0 + tile.n_in > layer.matrix_in or o0 + tile.n_out > layer.matrix_out:
                 raise Refused("BAD_PAYLOAD", f"{where}: a tile reaches beyond the {layer.matrix_out}x{layer.matrix_in} matrix")
             cover[o0 : o0 + tile.n_out, i0 : i0 + tile.n_in] += 1
-            if gains is not None and gains.max() >= len(hw.transfer.tia_gains):
-                raise Refused("LIMIT", f"{where}: gain index {int(gains.max())} >= {len(hw.transfer.tia_gains)}")
+            if gain is not None and gain >= len(hw.transfer.tia_gains):
+                raise Refused("LIMIT", f"{where}: gain index {gain} >= {len(hw.transfer.tia_gains)}")
         if np.any(cover != 1):
             raise Refused("BAD_PAYLOAD", f"{where}: its tiles must cover the {layer.matrix_out}x{layer.matrix_in} "
                                          "matrix exactly once")
@@ -132,10 +139,9 @@ def load_network(hw: "MockHardware", v: dict, op: Operation) -> dict:
             raise Refused("BAD_PAYLOAD", f"layer {i}: unknown kind {int(v['kinds'][i])}")
         tiles = []
         for j in range(t, t + int(v["tile_count"][i])):
-            tile = get_tile(hw, v["tiles"][j])
+            get_tile(hw, v["tiles"][j])  # refused when not defined
             g = int(v["tile_gain"][j])
-            gains = None if g == AUTO else np.full(tile.read_cols.size, g, np.int64)
-            tiles.append((tile, int(v["in_start"][j]), int(v["out_start"][j]), gains))
+            tiles.append((int(v["tiles"][j]), int(v["in_start"][j]), int(v["out_start"][j]), None if g == AUTO else g))
         t += int(v["tile_count"][i])
         layers.append(Layer(int(v["kinds"][i]), int(v["n_in"][i]), int(v["n_out"][i]), bool(v["bias"][i]),
                             int(v["activation"][i]), F32(v["in_volts"][i]), F32(v["out_scale"][i]), tuple(tiles)))
@@ -160,7 +166,9 @@ class _Runner:
         volts = np.clip(volts, -self.limit, self.limit)
         a = np.zeros((len(z), layer.matrix_out), F32)
         cal = self.hw.calibration
-        for tile, i0, o0, gains in layer.tiles:
+        for ident, i0, o0, gain in layer.tiles:
+            tile = self.hw.tiles[ident]
+            gains = None if gain is None else np.full(tile.read_cols.size, gain, np.int64)
             codes, g = tile_vmm(self.hw, tile, volts[:, i0 : i0 + tile.n_in].astype(float), gains)
             current = cal.currents(codes, g, cols=tile.read_cols).astype(F32)
             m = tile.n_out

@@ -107,6 +107,11 @@ def define_tile(hw: "MockHardware", v: dict, op: Operation) -> dict:
         raise Refused("BAD_PAYLOAD", "neg_rows and neg_cols must be empty or as long as rows and cols")
     if np.intersect1d(rows, neg_rows).size or np.intersect1d(cols, neg_cols).size:
         raise Refused("BAD_PAYLOAD", "a row (column) cannot be both positive and negated")
+    old = hw.tiles.get(ident)
+    if old is not None and hw.network is not None and hw.network.uses(ident) \
+            and (old.n_in, old.n_out) != (rows.size, cols.size):
+        raise Refused("BAD_PAYLOAD", f"tile {ident} holds part of the loaded network: redefine it with "
+                                     f"{old.n_in} rows and {old.n_out} columns, or load the network again after")
     hw.tiles[ident] = Tile(rows, neg_rows, cols, neg_cols)
     return {}
 
@@ -125,7 +130,7 @@ def vmm_tile(hw: "MockHardware", v: dict, op: Operation) -> dict:
     inputs = v["inputs"]
     if inputs.size != n * k:
         raise Refused("BAD_PAYLOAD", f"inputs has {inputs.size} codes, expected n*K = {n * k}")
-    if n and np.abs(inputs).max() > hw.limits.read_max:
+    if n and np.abs(inputs.astype(np.int64)).max() > hw.limits.read_max:
         raise Refused("LIMIT", f"VMM input beyond the read limit of {hw.limits.read_max} codes")
     g = v["gains"]
     if g.size not in (0, 1, m) and not (g.size == 1 and g[0] == fp.SCHEMA.auto_gain):

@@ -280,6 +280,9 @@ class Peer:
         self._last_status = 0
         self._last_error = ""
         self._boot_time = time.monotonic()
+        #: the requests and pulses counted before this boot (STATUS counts since boot)
+        self._boot_requests = 0
+        self._boot_pulses = 0
         self._last_rx = time.monotonic()
         self._lock = threading.RLock()
         handled = set(backend.handlers) | set(PEER_MESSAGES)
@@ -537,6 +540,9 @@ class Peer:
                                                    "another session is open now (a takeover)"))
                 self._take(conn, client)
                 c.resumes += 1
+            elif mode == _MODE["NEW"] and self.session and self._busy and self.owner is None:
+                c.busy_answers += 1
+                raise Refused("BUSY", self._busy_detached())
             elif mode == _MODE["TAKEOVER"] or (mode == _MODE["NEW"] and self.owner is None):
                 old = self.session
                 if old and mode == _MODE["TAKEOVER"] and self.owner is not None:
@@ -554,6 +560,9 @@ class Peer:
                 self.backend.new_session()
                 self._take(conn, client)
                 c.sessions += 1
+            elif mode == _MODE["NEW"] and self.owner is conn:
+                c.busy_answers += 1
+                raise Refused("BUSY", self._busy_own())
             elif mode == _MODE["NEW"]:
                 idle = time.monotonic() - self.owner.last_rx
                 c.busy_answers += 1
@@ -573,6 +582,18 @@ class Peer:
         c.executed["HELLO"] = c.executed.get("HELLO", 0) + 1
         self._opening = key
         self._reply(conn, req, ST["OK"], fp.encode(req.opcode, "reply", self.identity()), session=self.session)
+
+    def _busy_own(self) -> str:
+        """BUSY reason for a HELLO NEW from the connection that owns the session (not a retry)."""
+        return (f"this connection already owns session {self.session:#06x} of {self.client!r}: a HELLO NEW that is "
+                "not a retry of the one that opened it (same seq and payload) opens no second session; end it "
+                "with BYE first, or replace it with HELLO mode TAKEOVER")
+
+    def _busy_detached(self) -> str:
+        """BUSY reason for a HELLO NEW while the operation of a detached session still runs."""
+        return (f"board busy: session {self.session:#06x} of {self.client!r} lost its connection while an "
+                "operation ran, which finishes first; try again when it ends, or resume that session "
+                "(HELLO mode RESUME)")
 
     def identity(self) -> dict[str, Any]:
         """The HELLO reply's fields: protocol version, boot id, opcodes and the back end's own."""
@@ -602,8 +623,8 @@ class Peer:
 
     def _handle_status(self, values: dict, op: Operation) -> dict:
         return {"busy": 0, "last_status": self._last_status, "last_error": self._last_error,
-                "requests": self.counters.requests & 0xFFFFFFFF,
-                "pulses": int(self.backend.pulse_count()) & 0xFFFFFFFF,
+                "requests": (self.counters.requests - self._boot_requests) & 0xFFFFFFFF,
+                "pulses": (int(self.backend.pulse_count()) - self._boot_pulses) & 0xFFFFFFFF,
                 "uptime": time.monotonic() - self._boot_time}
 
     def _handle_abort(self, values: dict, op: Operation) -> dict:  # ABORT while idle
@@ -625,6 +646,8 @@ class Peer:
             self.session, self.owner, self.client, self._opening = 0, None, "", None
             self._last_status, self._last_error = 0, ""
             self._boot_time = time.monotonic()
+            self._boot_requests = self.counters.requests
+            self._boot_pulses = int(self.backend.pulse_count())
             self._reset_after = None
             self.counters.reboots += 1
 

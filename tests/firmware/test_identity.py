@@ -26,7 +26,7 @@ from memhw.mock.params import make_params
 
 OP = {m.name: m.opcode for m in fp.SCHEMA.messages}
 #: the protocol minor version the C core implements (memhw_core.h MEMHW_CORE_MINOR)
-CORE_MINOR = 0
+CORE_MINOR = 1
 
 
 def BoardEmulator(*args, **kwargs) -> _BoardEmulator:  # noqa: N802 - stands in for the class
@@ -270,3 +270,154 @@ def test_a_second_host_is_refused_alike() -> None:
         status["last_error"]
     assert c[5][0].status == fp.STATUS["NO_SESSION"]  # the first host's request after the takeover
     assert board.counters.takeovers == 1 and board.counters.busy_answers == 1
+
+
+# ------------------------------------------------------------------ protocol 2.1 messages
+
+def _sel(**kw) -> dict:
+    """A selection's fields: ``mask`` or ``index`` (the other empty)."""
+    return {"mask": kw.get("mask", []), "index": kw.get("index", [])}
+
+
+def _packed(m: np.ndarray) -> np.ndarray:
+    return np.packbits(m.reshape(-1), bitorder="little")
+
+
+def _calibration(rng: np.random.Generator, n_gains: int) -> dict:
+    f = lambda lo, hi, n: rng.uniform(lo, hi, n).astype(np.float32)  # noqa: E731
+    return {"row_gain": f(0.9, 1.1, ROWS), "row_offset": f(-2e-3, 2e-3, ROWS), "col_gain": f(0.9, 1.1, 64),
+            "col_offset": f(-2e-3, 2e-3, 64), "gate_gain": f(0.9, 1.1, 64), "gate_offset": f(-5e-3, 5e-3, 64),
+            "tia_gain": f(0.95, 1.05, 64 * n_gains), "tia_offset": f(-2e-3, 2e-3, 64 * n_gains)}
+
+
+def _network(kinds, n_in, n_out, bias, activation, tiles, in_volts=None, out_scale=None) -> dict:
+    """LOAD_NETWORK fields; ``tiles``: per layer a list of (tile, in_start, out_start, gain)."""
+    n = len(kinds)
+    flat = [t for layer in tiles for t in layer]
+    return {"kinds": kinds, "n_in": n_in, "n_out": n_out, "bias": bias, "activation": activation,
+            "in_volts": np.full(n, 0.1, np.float32) if in_volts is None else np.asarray(in_volts, np.float32),
+            "out_scale": np.full(n, 2e4, np.float32) if out_scale is None else np.asarray(out_scale, np.float32),
+            "tile_count": [len(layer) for layer in tiles], "tiles": [t[0] for t in flat],
+            "in_start": [t[1] for t in flat], "out_start": [t[2] for t in flat], "tile_gain": [t[3] for t in flat]}
+
+
+def _tile(tile: int, rows, cols, neg_rows=(), neg_cols=()) -> dict:
+    return {"tile": tile, "rows": list(rows), "neg_rows": list(neg_rows), "cols": list(cols),
+            "neg_cols": list(neg_cols)}
+
+
+#: an LSTM (3 inputs, 2 hidden, bias: a 8 x 6 matrix on tile 2, differential columns) and a
+#: sigmoid DENSE layer (2 + bias -> 1 on tile 3)
+LSTM_NET = _network([0, 1], [3, 2], [2, 1], [1, 1], [0, 1], [[(2, 0, 0, 255)], [(3, 0, 0, 1)]],
+                    in_volts=[0.15, 0.1], out_scale=[3e4, 1e4])
+#: the same LSTM, its last step only, then a linear DENSE layer
+LAST_NET = _network([0, 2, 1], [3, 2, 2], [2, 0, 1], [1, 0, 1], [0, 0, 0], [[(2, 0, 0, 2)], [], [(3, 0, 0, 255)]])
+
+
+def _script_21(session: int) -> list[bytes]:
+    """Every 2.1 message, nominal and calibrated, and each of its refusals."""
+    rng = np.random.default_rng(21)
+    s = session
+    devices = np.zeros((4, 64), bool)
+    devices[0, [3, 4, 40]] = devices[2, 7] = devices[3, 60:64] = True
+    index = fp.pack_offsets(np.flatnonzero(devices))
+    lstm_inputs = rng.uniform(-1, 1, 9 * 3).astype(np.float32)
+    steps = [
+        _req(2, "RUN_NETWORK", {"lengths": [1], "inputs": [0.0, 0.0, 0.0], "progress_steps": 0}, s),  # none loaded
+        _req(3, "DEFINE_TILE", _tile(0, range(8), range(10), range(8, 16), range(10, 20)), s),
+        _req(4, "DEFINE_TILE", _tile(1, range(5), range(20, 28)), s),
+        _req(5, "DEFINE_TILE", _tile(2, range(6), range(30, 38), (), range(38, 46)), s),
+        _req(6, "DEFINE_TILE", _tile(3, range(6, 9), [50]), s),
+        _req(7, "VMM_TILE", {"tile": 0, "n": 5, "gains": [255], "inputs": rng.integers(-1311, 1311, 40)}, s),
+        _req(8, "VMM_TILE", {"tile": 1, "n": 3, "gains": [2], "inputs": rng.integers(-3000, 3000, 15)}, s),
+        _req(9, "VMM_TILE", {"tile": 0, "n": 2, "gains": rng.integers(0, 4, 20), "inputs": np.full(16, -1311)}, s),
+        _req(10, "READ_DEVICES", {"v_read": 1311, "average": 3, "gains": [255], "row_start": 2, "row_count": 4,
+                                  **_sel(mask=_packed(devices))}, s),
+        _req(11, "READ_DEVICES", {"v_read": 1311, "average": 1, "gains": [1], "row_start": 2, "row_count": 4,
+                                  **_sel(index=index)}, s),
+        _req(12, "READ_DEVICES", {"v_read": 1000, "average": 4, "gains": [], "row_start": 9, "row_count": 4,
+                                  **_sel(index=index)}, s),
+        _req(13, "PULSE_DEVICES", {"kind": 0, "row_start": 2, "row_count": 4, **_sel(index=index),
+                                   "amplitude": rng.integers(9000, 16000, 8), "gate": [3500], "width": [203],
+                                   "progress_rows": 2}, s, flags=WANT_PROGRESS),
+        _req(14, "PULSE_DEVICES", {"kind": 1, "row_start": 2, "row_count": 4, **_sel(mask=_packed(devices)),
+                                   "amplitude": [7000], "gate": [16384], "width": rng.integers(0, 400, 8),
+                                   "progress_rows": 0}, s, flags=WANT_PROGRESS),
+        _req(15, "LOAD_NETWORK", LSTM_NET, s),
+        _req(16, "RUN_NETWORK", {"lengths": [3, 5, 1], "inputs": lstm_inputs, "progress_steps": 2}, s,
+             flags=WANT_PROGRESS),
+        _req(17, "LOAD_NETWORK", LAST_NET, s),
+        _req(18, "RUN_NETWORK", {"lengths": [2, 4], "inputs": lstm_inputs[:18], "progress_steps": 0}, s),
+        _req(19, "SET_CALIBRATION", _calibration(rng, 4), s),
+        _req(20, "VMM_TILE", {"tile": 0, "n": 4, "gains": [], "inputs": rng.integers(-1311, 1311, 32)}, s),
+        _req(21, "PULSE_DEVICES", {"kind": 0, "row_start": 2, "row_count": 4, **_sel(index=index),
+                                   "amplitude": [12000], "gate": rng.integers(3000, 4000, 8), "width": [203],
+                                   "progress_rows": 1}, s, flags=WANT_PROGRESS),
+        _req(22, "PULSE_DEVICES", {"kind": 1, "row_start": 2, "row_count": 4, **_sel(index=index),
+                                   "amplitude": rng.integers(5000, 9000, 8), "gate": [16384], "width": [100],
+                                   "progress_rows": 3}, s),
+        _req(23, "RUN_NETWORK", {"lengths": [4, 2], "inputs": lstm_inputs[:18], "progress_steps": 1}, s),
+        _req(24, "DEFINE_TILE", _tile(3, range(9, 12), [51]), s),       # same size: the network changes
+        _req(25, "RUN_NETWORK", {"lengths": [2], "inputs": lstm_inputs[:6], "progress_steps": 0}, s),
+        _req(26, "DEFINE_TILE", _tile(3, range(9, 13), [51]), s),       # another size: refused
+        _req(27, "SET_CALIBRATION", {k: [] for k in _calibration(rng, 4)}, s),  # nominal again
+        _req(28, "VMM_TILE", {"tile": 1, "n": 1, "gains": [255], "inputs": rng.integers(-1311, 1311, 5)}, s),
+    ]
+    cal = _calibration(rng, 4)
+    bad_cal = [dict(cal, col_gain=cal["col_gain"][:5]), dict(cal, row_offset=np.full(ROWS, np.nan, np.float32)),
+               dict(cal, tia_gain=np.zeros(256, np.float32)), dict(cal, gate_offset=[])]
+    bad_tiles = [_tile(40, [0], [0]), _tile(0, [1, 1], [0]), _tile(0, [ROWS], [0]), _tile(0, [0], []),
+                 _tile(0, [0, 1], [0], [2]), _tile(0, [0, 1], [0, 1], [1, 2]), _tile(0, [0], [3], [], [3])]
+    bad_vmm = [{"tile": 9, "n": 1, "gains": [], "inputs": [0]}, {"tile": 1, "n": 2, "gains": [], "inputs": [0] * 5},
+               {"tile": 1, "n": 1, "gains": [], "inputs": [0, 0, 9000, 0, 0]},
+               {"tile": 1, "n": 1, "gains": [1, 2], "inputs": [0] * 5}, {"tile": 1, "n": 1, "gains": [7], "inputs": [0] * 5},
+               {"tile": 1, "n": 1, "gains": [], "inputs": [0, -32768, 0, 0, 0]}]
+    read = {"v_read": 1311, "average": 1, "gains": [], "row_start": 2, "row_count": 4, **_sel(index=index)}
+    bad_reads = [dict(read, row_count=20), dict(read, average=0), dict(read, gains=[1, 2]), dict(read, gains=[9]),
+                 dict(read, gains=[1] * 64), dict(read, v_read=0), dict(read, mask=_packed(devices)),
+                 dict(read, index=[]), dict(read, index=[0x80]), dict(read, index=[0x80] * 5 + [1]),
+                 dict(read, index=[255, 255, 255, 255, 15, 3])]
+    pulse = {"kind": 0, "row_start": 2, "row_count": 4, **_sel(index=index), "amplitude": [9000], "gate": [3000],
+             "width": [100], "progress_rows": 0}
+    bad_pulses = [dict(pulse, kind=5), dict(pulse, row_start=15), dict(pulse, index=[0x81]),
+                  dict(pulse, amplitude=[1, 2]), dict(pulse, amplitude=[0]), dict(pulse, kind=1, amplitude=[30000]),
+                  dict(pulse, gate=[-1]), dict(pulse, gate=[1, 2, 3]), dict(pulse, width=[1, 2]),
+                  dict(pulse, width=[60000])]
+    bad_nets = [dict(LSTM_NET, bias=[1]), dict(LSTM_NET, in_start=[0]), dict(LSTM_NET, kinds=[0, 7]),
+                dict(LSTM_NET, tiles=[2, 9]), _network([], [], [], [], [], []),
+                _network([1] * 9, [2] * 9, [2] * 9, [0] * 9, [0] * 9, [[(3, 0, 0, 255)]] * 9),
+                dict(LSTM_NET, n_in=[3, 5]), _network([0, 2, 2], [3, 2, 2], [2, 0, 0], [1, 0, 0], [0, 0, 0],
+                                                      [[(2, 0, 0, 2)], [], []]),
+                _network([0, 2], [3, 2], [2, 0], [1, 0], [0, 0], [[(2, 0, 0, 2)], [(3, 0, 0, 2)]]),
+                _network([0, 2, 0], [3, 2, 2], [2, 0, 2], [1, 0, 1], [0, 0, 0], [[(2, 0, 0, 2)], [], [(2, 0, 0, 2)]]),
+                dict(LSTM_NET, n_out=[2, 0]), dict(LSTM_NET, activation=[0, 9]),
+                dict(LSTM_NET, in_volts=np.array([0.0, 0.1], np.float32)),
+                dict(LSTM_NET, out_scale=np.array([np.inf, 1.0], np.float32)),
+                dict(LSTM_NET, in_start=[1, 0]), dict(LSTM_NET, tile_gain=[255, 8]),
+                _network([1], [4], [1], [0], [0], [[(3, 0, 0, 1)]]),              # covers 3 of 4 inputs
+                _network([1], [6], [1], [0], [0], [[(3, 0, 0, 1), (3, 2, 0, 1)]])]  # overlapping tiles
+    bad_runs = [{"lengths": [], "inputs": [], "progress_steps": 0}, {"lengths": [2, 0], "inputs": [0.0] * 6,
+                                                                     "progress_steps": 0},
+                {"lengths": [2], "inputs": [0.0] * 5, "progress_steps": 0},
+                {"lengths": [1], "inputs": [0.0, np.inf, 0.0], "progress_steps": 0}]
+    seq = 100
+    for name, cases in (("SET_CALIBRATION", bad_cal), ("DEFINE_TILE", bad_tiles), ("VMM_TILE", bad_vmm),
+                        ("READ_DEVICES", bad_reads), ("PULSE_DEVICES", bad_pulses), ("LOAD_NETWORK", bad_nets),
+                        ("RUN_NETWORK", bad_runs)):
+        for fields in cases:
+            steps.append(_req(seq, name, fields, s))
+            seq += 1
+    steps.append(_req(seq, "STATUS", {}, s))
+    return steps
+
+
+def test_every_21_message_and_refusal_gives_the_python_peers_bytes() -> None:
+    py, py_board = _run(BoardEmulator, _script_21)
+    c, c_board = _run(CBoard, _script_21)
+    exact = _compare(py, c)
+    statuses = [m.status for r in c[1:] for m in r if not m.is_progress]
+    assert statuses.count(fp.STATUS["OK"]) >= 26 and len(set(statuses)) == 3
+    assert exact == len(py) - 2  # the HELLO (firmware name) and the STATUS (uptime)
+    assert np.array_equal(py_board.chip.G, c_board.chip.G)
+    assert py_board.chip.time == c_board.chip.time
+    assert py_board.counters.executed == c_board.counters.executed

@@ -30,12 +30,6 @@ def _run(firmware: str, seed: int, algorithm: str):
         return result, board.link.transport.peer.chip.G.copy()
 
 
-#: the C planner still runs the 2.0 loop (full-block verify reads, noise from two full reads);
-#: the Python loop reads only what a round must see since 2.1 (PROTOCOL.md PROGRAM)
-LOOP_2_0 = pytest.mark.xfail(strict=True, reason="C core PROGRAM loop not yet ported to the 2.1 verify reads")
-
-
-@LOOP_2_0
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_adaptive_planner_makes_the_same_decisions(seed: int) -> None:
     (py, _), (c, _) = _run("python", seed, "adaptive"), _run("c", seed, "adaptive")
@@ -45,10 +39,9 @@ def test_adaptive_planner_makes_the_same_decisions(seed: int) -> None:
     assert abs(int(py.pulses.sum()) - int(c.pulses.sum())) <= 0.02 * py.pulses.sum()
     assert c.summary()["converged_of_responsive"] > 0.97
     e = (c.achieved - c.targets)[c.converged]
-    assert np.abs(e).max() <= 2e-6
+    assert np.abs(e).max() <= 2e-6 + 1e-8  # targets and achieved values travel as 10 nS codes
 
 
-@LOOP_2_0
 def test_baseline_planner_makes_identical_decisions() -> None:
     (py, g_py), (c, g_c) = _run("python", 4, "baseline"), _run("c", 4, "baseline")
     for name in ("set_pulses", "reset_pulses", "reasons"):

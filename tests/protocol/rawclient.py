@@ -18,7 +18,7 @@ from cobs import cobs
 MAJOR = 2
 HEADER = struct.Struct("<BBHBBHHH")  # version flags seq opcode status session chunk length
 REPLY, MORE, PROGRESS, WANT_PROGRESS = 0x01, 0x02, 0x04, 0x08
-OPCODES = {"HELLO": 0x01, "STATUS": 0x02, "SET_LEVELS": 0x03, "READ_CURRENTS": 0x04, "PULSE_SET": 0x07,
+OPCODES = {"HELLO": 0x01, "STATUS": 0x02, "SET_LEVELS": 0x03, "READ_CURRENTS": 0x04, "READ_MAP": 0x06, "PULSE_SET": 0x07,
            "GROUND_ALL": 0x09, "ABORT": 0x0A, "BYE": 0x10, "READ_DEVICES": 0x16, "PULSE_DEVICES": 0x17}
 STATUS = {0: "OK", 4: "BAD_PAYLOAD", 5: "LIMIT", 6: "BUSY", 7: "ABORTED", 10: "NO_SESSION"}
 NEW, RESUME, TAKEOVER = 0, 1, 2
@@ -62,6 +62,17 @@ def read_devices(v_read: int, row_start: int, row_count: int, index: bytes, gain
     """READ_DEVICES of the devices of ``index`` (§10.5), one sample each."""
     return (struct.pack("<hH", v_read, 1) + array("B", [gain]) + struct.pack("<HH", row_start, row_count)
             + array("B", []) + array("B", list(index)))
+
+
+def read_map(v_read: int, row_start: int, row_count: int, average: int = 1, gain: int = 255) -> bytes:
+    """READ_MAP of rows row_start .. row_start + row_count - 1 at one gain (255: auto-range)."""
+    return struct.pack("<hHHH", v_read, row_start, row_count, average) + array("B", [gain])
+
+
+def status_counts(payload: bytes) -> tuple[int, int]:
+    """(requests, pulses) of a STATUS reply: busy u8, last_status u8, last_error str, requests u32, pulses u32."""
+    (n,) = struct.unpack_from("<H", payload, 2)
+    return struct.unpack_from("<II", payload, 4 + n)
 
 
 def set_levels(group: int, value: int, n_lines: int) -> bytes:

@@ -2,7 +2,9 @@
 document alone (``rawclient``: raw frames, no memhw.link): sessions and the reply cache,
 one owner per board, lines grounded at session start, end and when the connection drops.
 
-Every test runs in process (a connection object of the peer) and over a real TCP socket.
+Every test runs in process (a connection object of the peer) and over a real TCP socket,
+against both board back ends: the Python peer (memhw.mock) and the C firmware core
+(memhw.cfirmware.CBoard).
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ from memhw.mock.emulator import BoardEmulator
 from memhw.mock.params import make_params
 from memhw.peer import PeerServer
 
-from .rawclient import RESUME, TAKEOVER, WANT_PROGRESS, RawHost, pulse_devices, pulse_set, read_devices, set_levels
+from .rawclient import (RESUME, TAKEOVER, WANT_PROGRESS, RawHost, pulse_devices, pulse_set, read_devices, read_map,
+                        set_levels, status_counts)
 
 ROWS, COLS = 8, 64
 SET_V, GATE, WIDTH = 16384, 4000, 203  # 2.5 V, 1.22 V, 1 µs in the emulator's codes
 
 
-def _emulator(**kw) -> BoardEmulator:
+def _emulator(firmware: str = "python", **kw) -> BoardEmulator:
+    """The board of a back end: the Python peer or the C firmware core (same chip)."""
+    if firmware == "c":
+        from memhw.cfirmware import CBoard
+
+        return CBoard(make_params("ideal", rows=ROWS), seed=3, **kw)  # type: ignore[return-value]
     return BoardEmulator(make_params("ideal", rows=ROWS), seed=3, **kw)
 
 
@@ -80,9 +88,15 @@ class Wiring:
             self.server.close()
 
 
+@pytest.fixture(params=["python", "c"])
+def board_factory(request):
+    """Makes boards of one back end (keyword arguments as BoardEmulator's)."""
+    return lambda **kw: _emulator(request.param, **kw)
+
+
 @pytest.fixture(params=["inprocess", "tcp"])
-def wiring(request) -> Iterator[Wiring]:
-    w = Wiring(_emulator(), request.param)
+def wiring(request, board_factory) -> Iterator[Wiring]:
+    w = Wiring(board_factory(), request.param)
     yield w
     w.close()
 
@@ -113,6 +127,17 @@ def test_hello_is_never_answered_from_the_reply_cache(wiring) -> None:
         again = h.request("HELLO", b"\x02\x00\x00\x00\x00\x00\x00", seq=7, session=0)  # same seq, NEW again
         assert again.status_name == "BUSY" and "raw client" in again.reason  # judged afresh, not replayed
         assert h.request("STATUS", seq=8).status_name == "OK"  # the session lives on
+
+
+def test_a_new_hello_from_the_owners_own_connection_says_so(wiring) -> None:
+    """§7.2: NEW from the connection that owns the session (not a retry) opens no second
+    session; the BUSY reason says that this connection holds it, not that another host does."""
+    with wiring.host("host #77") as h:
+        session = h.hello(seq=1).session
+        busy = h.hello(seq=2)
+        assert busy.status_name == "BUSY" and "this connection already owns session" in busy.reason
+        assert f"{session:#06x}" in busy.reason and "BYE" in busy.reason and "idle" not in busy.reason
+        assert h.request("STATUS", seq=3).status_name == "OK"
 
 
 def test_a_retried_hello_gets_its_session_again_and_changes_nothing(wiring) -> None:
@@ -190,10 +215,10 @@ def test_resume_keeps_the_cache_and_refuses_an_unknown_session(wiring) -> None:
         assert again.payload == first.payload and _pulses(wiring.emu) == 1
 
 
-def test_an_operation_finishes_when_its_host_vanishes_and_a_resumed_retry_gets_its_reply() -> None:
+def test_an_operation_finishes_when_its_host_vanishes_and_a_resumed_retry_gets_its_reply(board_factory) -> None:
     """Docs (PROTOCOL.md §7.4): a pulse batch is never cut short by a lost host; its reply
     is cached for the resumed session, so the host learns exactly what was applied."""
-    emu = _emulator(pace=2000.0)  # ~10 ms per row: the socket dies mid-batch
+    emu = board_factory(pace=2000.0)  # ~10 ms per row: the socket dies mid-batch
     w = Wiring(emu, "tcp")
     try:
         mask = bytes([0xFF] * (ROWS * COLS // 8))
@@ -213,6 +238,57 @@ def test_an_operation_finishes_when_its_host_vanishes_and_a_resumed_retry_gets_i
         assert _pulses(emu) == ROWS * COLS  # nothing twice
     finally:
         w.close()
+
+
+def test_no_session_opens_while_a_detached_sessions_operation_runs(board_factory) -> None:
+    """§7.4: the owner vanishes mid-batch (in process: its connection closes between two
+    rows); until the batch ends another host's NEW is BUSY, naming why, and once it ended
+    the next NEW opens a session."""
+    from .rawclient import frame, hello, parse
+
+    emu = board_factory()
+    looks = {"n": 0}
+    owner_out: list[bytes] = []
+    other_out: list[bytes] = []
+
+    def other_poll() -> bytes:  # the board looks at every connection between rows
+        looks["n"] += 1
+        if looks["n"] == 2:
+            owner.close()
+        return frame(0x01, hello(client="next"), seq=1, session=0) if looks["n"] == 3 else b""
+
+    owner = emu.open(owner_out.append, None, "in-process vanishing")
+    other = emu.open(other_out.append, other_poll, "in-process next")
+    owner.receive(frame(0x01, hello(client="vanishing"), seq=1, session=0))
+    session = parse(b"".join(owner_out))[0].session
+    mask = bytes([0xFF] * (ROWS * COLS // 8))
+    payload = (struct.pack("<HH", 0, ROWS) + struct.pack("<I", len(mask)) + mask
+               + struct.pack("<Ih", 1, SET_V) + struct.pack("<Ih", 1, GATE) + struct.pack("<IH", 1, WIDTH))
+    owner.receive(frame(0x07, payload, seq=2, session=session))
+    busy = parse(b"".join(other_out))
+    assert [r.status_name for r in busy] == ["BUSY"] and "lost its connection" in busy[0].reason
+    assert _pulses(emu) == ROWS * COLS and not emu.busy  # the batch ran to its end
+    other_out.clear()
+    other.receive(frame(0x01, hello(client="next"), seq=2, session=0))
+    assert parse(b"".join(other_out))[0].status_name == "OK"
+
+
+def test_an_empty_averaged_read_map_is_answered_with_empty_arrays(wiring) -> None:
+    with wiring.host() as h:
+        h.hello(seq=1)
+        r = h.request("READ_MAP", read_map(1311, 2, 0, average=4), seq=2)
+        assert r.status_name == "OK" and r.payload == bytes(8)  # two empty arrays
+
+
+def test_status_counts_requests_and_pulses_since_boot(wiring) -> None:
+    with wiring.host() as h:
+        h.hello(seq=1)
+        h.request("PULSE_SET", pulse_set(1, COLS, 3, SET_V, GATE, WIDTH), seq=2)
+        assert status_counts(h.request("STATUS", seq=3).payload) == (3, 1)
+    wiring.emu.reboot()
+    with wiring.host() as h:
+        h.hello(seq=1)
+        assert status_counts(h.request("STATUS", seq=2).payload) == (2, 0)  # this boot's HELLO and STATUS
 
 
 # ----------------------------------------------------------------------- 3. lines left live
@@ -239,8 +315,8 @@ def test_lines_are_grounded_at_session_start_end_and_when_the_connection_drops(w
         assert c.hello(seq=1).status_name == "OK" and not live()  # session start
 
 
-def test_a_writer_ignoring_the_pty_lock_gets_nothing_executed_in_the_owners_session() -> None:
-    emu = _emulator()
+def test_a_writer_ignoring_the_pty_lock_gets_nothing_executed_in_the_owners_session(board_factory) -> None:
+    emu = board_factory()
     with PeerServer.pty(emu) as server, memhw.connect(server.address, calibration=None, limits=None) as owner:
         fd = os.open(server.address, os.O_RDWR | os.O_NOCTTY)  # no flock: ignores the owner's lock
         try:
