@@ -15,6 +15,10 @@
 #include "memhw_handlers.h"
 #include "memhw_tuning.h"
 
+/* tuning.py G_DEVICE_MAX (S) and conversions.py AUTO_RANGE_FRACTION */
+#define G_DEVICE_MAX 400e-6f
+#define AUTO_RANGE_FRACTION 0.9f
+
 typedef struct program_ws {
     memhw_tuner_t tuner;
     memhw_device_t *dev;
@@ -88,9 +92,37 @@ typedef struct program_run {
     uint16_t start, count;
     int16_t v_read;
     uint32_t average;
+    int16_t gain;              /* the TIA gain of every verify read, or -1: auto-range */
+    uint8_t verify_gains[MEMHW_COLS_MAX];
     uint8_t kind;              /* batch being applied */
     uint32_t cursor;           /* device cursor of the batch callbacks */
 } program_run_t;
+
+/*
+ * tuning.py verify_gain: on a calibrated board every verify read uses one TIA gain, the
+ * highest whose reading of the largest conductance a device may read (1.5 x the largest
+ * target + 5 tolerances, at least G_DEVICE_MAX) stays within the auto-range fraction of
+ * full scale (auto-ranging would move a device between gains whose calibrations differ by
+ * their residuals); -1 (auto-range) on a nominal board.
+ */
+static int16_t verify_gain(const memhw_core_t *c, float target_max, float tolerance, int16_t v_read)
+{
+    const memhw_board_t *b = &c->board;
+    float g_high = 1.5f * target_max + 5.0f * tolerance;
+    float current, full = AUTO_RANGE_FRACTION * (float)(1ul << (b->adc_bits - 1u)) * b->adc_lsb;
+    int16_t g;
+    if (!c->calibrated) {
+        return -1;
+    }
+    g_high = g_high > G_DEVICE_MAX ? g_high : G_DEVICE_MAX;
+    current = g_high * (float)v_read * b->dac_line_lsb;
+    for (g = (int16_t)(b->n_gains - 1u); g > 0; g--) {
+        if (current * b->tia_gains[g] <= full) {
+            break;
+        }
+    }
+    return g;
+}
 
 /*
  * The board's own conductance read of the devices marked MEMHW_DEV_VERIFY, through its
@@ -115,8 +147,8 @@ static void measure(program_run_t *r)
     if (!n_rows) {
         return;
     }
-    memhw_read_row_set(c, r->start, r->count, rows, r->v_read, 0, r->average, (uint8_t *)ws->codes, ws->gains,
-                       (uint8_t *)ws->totals);
+    memhw_read_row_set(c, r->start, r->count, rows, r->v_read, r->gain >= 0 ? r->verify_gains : 0, r->average,
+                       (uint8_t *)ws->codes, ws->gains, (uint8_t *)ws->totals);
     for (k = 0, n_rows = 0; k < ws->tuner.n; k++) { /* n_rows: index of the device's row among those read */
         memhw_device_t *d = &ws->dev[k];
         uint32_t i = (uint32_t)(d->row - r->start), at;
@@ -127,7 +159,7 @@ static void measure(program_run_t *r)
         row = (int32_t)i;
         at = n_rows * cols + d->col;
         if (d->flags & MEMHW_DEV_VERIFY) {
-            float current = memhw_current(c, d->col, ws->gains[at], ws->codes[at]);
+            float current = memhw_current(c, d->col, r->gain >= 0 ? (uint8_t)r->gain : ws->gains[at], ws->codes[at]);
             d->g = current / memhw_dac_volts(c, MEMHW_HAL_ROWS, d->row, r->v_read);
         }
     }
@@ -459,6 +491,8 @@ int memhw_handle_program(memhw_op_t *op)
     for (k = 0; k < n; k++) {
         r.ws->dev[k].g = 0.0f;
     }
+    r.gain = verify_gain(c, target_max, cfg.tolerance, r.v_read);
+    memset(r.verify_gains, r.gain >= 0 ? r.gain : 0, sizeof r.verify_gains);
     sigma_rel = read_noise(&r);
     r.average = op->v[MEMHW_PROGRAM_REQUEST_VERIFY_AVERAGE].u;
     if (!r.average) {

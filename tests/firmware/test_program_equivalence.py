@@ -22,17 +22,21 @@ import memhw
 from memhw.programming import program
 
 
-def _run(firmware: str, seed: int, algorithm: str):
+def _run(firmware: str, seed: int, algorithm: str, calibrated: bool = False):
     with memhw.connect(f"mock://?preset=paper&seed={seed}&rows=16&firmware={firmware}", calibration=None,
                        limits=None, timeout=30.0) as board:
+        if calibrated:  # sent to the board (SET_CALIBRATION): verify reads at one gain, levels per channel
+            from memhw.calibration import calibrate_board
+
+            board.calibration = calibrate_board(board, average=4)
         targets = np.random.default_rng(seed).uniform(20e-6, 150e-6, board.shape)
         result = program(board, targets, tolerance=2e-6, on_board=True, algorithm=algorithm)
         return result, board.link.transport.peer.chip.G.copy()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_adaptive_planner_makes_the_same_decisions(seed: int) -> None:
-    (py, _), (c, _) = _run("python", seed, "adaptive"), _run("c", seed, "adaptive")
+@pytest.mark.parametrize("seed, calibrated", [(1, False), (2, False), (3, True)])
+def test_adaptive_planner_makes_the_same_decisions(seed: int, calibrated: bool) -> None:
+    (py, _), (c, _) = _run("python", seed, "adaptive", calibrated), _run("c", seed, "adaptive", calibrated)
     same = (py.set_pulses == c.set_pulses) & (py.reset_pulses == c.reset_pulses) & (py.reasons == c.reasons)
     assert same[py.mask].mean() >= 0.99
     assert abs(py.converged[py.mask].mean() - c.converged[c.mask].mean()) <= 0.01

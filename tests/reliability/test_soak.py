@@ -57,9 +57,7 @@ def _program(address: str, seed: int, path=None):
     return out
 
 
-@pytest.mark.parametrize("firmware", ["python", pytest.param("c", marks=pytest.mark.xfail(
-    reason="the C core does not yet recognise a retried HELLO (PROTOCOL.md 7.2): after a cut whose "
-           "HELLO reply was lost it answers BUSY naming the host itself; being ported", strict=False))])
+@pytest.mark.parametrize("firmware", ["python", "c"])
 def test_soak_lossy_link_exactly_once(tmp_path, firmware: str) -> None:
     t0 = time.monotonic()
     budget = SOAK_SECONDS if firmware == "python" else SOAK_SECONDS / 2  # the C core: half the time, same checks
