@@ -594,6 +594,17 @@ class Board:
         self._notify("vmm", {"v": arr, "gain": gain}, out)
         return out[0] if single else out
 
+    def _read_voltage(self, v_read: ArrayLike) -> tuple[float, int]:
+        """A read voltage (V) and its row DAC code: above one DAC step, within the read limit."""
+        i = self.info
+        vr = float(as_float("v_read", v_read))
+        if not 0 < vr <= i.limits.v_read:
+            raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
+        code = int(self.codes.line_codes(vr))
+        if code < 1:
+            raise LimitError(f"v_read: {vr:g} V is below one DAC step ({i.dac_line_lsb * 1e6:.1f} µV)")
+        return vr, code
+
     def _row_range(self, rows: Any) -> tuple[int, int]:
         """``rows`` (None, a row index or a contiguous slice) -> [start, stop)."""
         n = self.info.rows
@@ -636,12 +647,7 @@ class Board:
             Siemens, I / V_read.
         """
         i = self.info
-        vr = float(as_float("v_read", v_read))
-        if not 0 < vr <= i.limits.v_read:
-            raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
-        code = int(self.codes.line_codes(vr))
-        if code < 1:
-            raise LimitError(f"v_read: {vr:g} V is below one DAC step ({i.dac_line_lsb * 1e6:.1f} µV)")
+        vr, code = self._read_voltage(v_read)
         average = self._check_average(average)
         start, stop = self._row_range(rows)
         r = self._request("READ_MAP", {"v_read": code, "row_start": start, "row_count": stop - start,
@@ -929,12 +935,7 @@ class Board:
         """
         i = self.info
         m = self._device_mask(mask)
-        vr = float(as_float("v_read", v_read))
-        if not 0 < vr <= i.limits.v_read:
-            raise LimitError(f"v_read: {vr:g} V is outside (0, {i.limits.v_read:g}] V")
-        code = int(self.codes.line_codes(vr))
-        if code < 1:
-            raise LimitError(f"v_read: {vr:g} V is below one DAC step ({i.dac_line_lsb * 1e6:.1f} µV)")
+        vr, code = self._read_voltage(v_read)
         average = self._check_average(average)
         gains = self._gain(gain)
         if gains.size != 1:

@@ -195,6 +195,10 @@ class Calibrated:
     tia_gain, tia_offset : (cols, n_gains) arrays, optional
     """
 
+    #: the arithmetic of the conversions: float64 on the host, binary32 on a board
+    #: (:class:`BoardCalibration`)
+    dtype: type = np.float64
+
     def __init__(self, transfer: Transfer, rows: int, cols: int,
                  dac: Mapping[str, tuple[Any, Any]] | None = None, tia_gain: Any = None, tia_offset: Any = None):
         self.transfer = transfer
@@ -224,9 +228,10 @@ class Calibrated:
         element of ``volts``; default: the last axis runs over every line of the group (a
         scalar is broadcast to every line). ``v_max``/``v_min`` (nominal volts): codes are
         clipped to the nominal codes of these levels, i.e. to what the limit checks accept."""
-        lsb = self.lsb(group)
-        gain, offset = self.dac[group]
-        v = np.asarray(volts, dtype=float)
+        dt, nominal_lsb = self.dtype, self.lsb(group)
+        lsb = dt(nominal_lsb)
+        gain, offset = (a.astype(dt) for a in self.dac[group])
+        v = np.asarray(volts, dtype=dt)
         if channels is None:
             v = np.broadcast_to(v, v.shape[:-1] + gain.shape) if v.ndim else np.broadcast_to(v, gain.shape)
             g, o = gain, offset
@@ -235,16 +240,17 @@ class Calibrated:
             g, o = gain[ch], offset[ch]
         codes = np.rint((v - o) / (lsb * g))
         if v_max is not None:
-            codes = np.minimum(codes, round(v_max / lsb))
+            codes = np.minimum(codes, dt(round(v_max / nominal_lsb)))
         if v_min is not None:
-            codes = np.maximum(codes, round(v_min / lsb))
+            codes = np.maximum(codes, dt(round(v_min / nominal_lsb)))
         return codes.astype(np.int64)
 
     def dac_volts(self, group: str, codes: Any, channels: Any = None) -> np.ndarray:
         """DAC codes of ``group`` -> volts on the lines; ``channels`` as :meth:`dac_codes`."""
-        lsb = self.lsb(group)
-        gain, offset = self.dac[group]
-        c = np.asarray(codes, dtype=float)
+        dt = self.dtype
+        lsb = dt(self.lsb(group))
+        gain, offset = (a.astype(dt) for a in self.dac[group])
+        c = np.asarray(codes, dtype=dt)
         if channels is None:
             return c * lsb * gain + offset
         ch = np.asarray(channels, dtype=np.int64)
@@ -254,12 +260,14 @@ class Calibrated:
         """ADC codes (sums of ``average`` samples) at gain indices -> amperes into the
         columns. ``cols``: the column of each element; default: the last axis runs over
         every column (each reading corrected with its column's calibration at its gain)."""
-        if self.nominal:
+        dt = self.dtype
+        if self.nominal and dt is np.float64:
             return self.transfer.currents(codes, gains, average)
-        volts = np.asarray(codes, dtype=float) * (self.transfer.adc_lsb / average)
+        volts = np.asarray(codes, dtype=dt) * dt(self.transfer.adc_lsb / average)
         g = np.broadcast_to(np.asarray(gains, dtype=np.int64), volts.shape)
         j = np.broadcast_to(np.arange(self.cols) if cols is None else np.asarray(cols, dtype=np.int64), volts.shape)
-        return -(volts - self.tia_offset[j, g]) / (self._tia[g] * self.tia_gain[j, g])
+        tia = self._tia.astype(dt)[g] * self.tia_gain.astype(dt)[j, g]
+        return -((volts - self.tia_offset.astype(dt)[j, g]) / tia)
 
     # ------------------------------------------------------------- the wire
     def to_fields(self) -> dict[str, np.ndarray]:
@@ -298,7 +306,6 @@ class Calibrated:
         return cls(transfer, rows, cols, dac, arrays["tia_gain"], arrays["tia_offset"])
 
 
-F32 = np.float32
 
 
 class BoardCalibration(Calibrated):
@@ -316,42 +323,13 @@ class BoardCalibration(Calibrated):
     and a current is ``-(code * adc_lsb) / tia_gains[g]``, as float32.
     """
 
-    def dac_codes(self, group: str, volts: Any, channels: Any = None, v_max: float | None = None,
-                  v_min: float | None = None) -> np.ndarray:
-        lsb = F32(self.lsb(group))
-        gain, offset = (a.astype(F32) for a in self.dac[group])
-        v = np.asarray(volts, dtype=F32)
-        if channels is None:
-            v = np.broadcast_to(v, v.shape[:-1] + gain.shape) if v.ndim else np.broadcast_to(v, gain.shape)
-            g, o = gain, offset
-        else:
-            ch = np.asarray(channels, dtype=np.int64)
-            g, o = gain[ch], offset[ch]
-        codes = np.rint((v - o) / (lsb * g))
-        if v_max is not None:
-            codes = np.minimum(codes, F32(round(v_max / self.lsb(group))))
-        if v_min is not None:
-            codes = np.maximum(codes, F32(round(v_min / self.lsb(group))))
-        return codes.astype(np.int64)
-
-    def dac_volts(self, group: str, codes: Any, channels: Any = None) -> np.ndarray:
-        lsb = F32(self.lsb(group))
-        gain, offset = (a.astype(F32) for a in self.dac[group])
-        c = np.asarray(codes, dtype=F32)
-        if channels is None:
-            return c * lsb * gain + offset
-        ch = np.asarray(channels, dtype=np.int64)
-        return c * lsb * gain[ch] + offset[ch]
+    dtype = np.float32
 
     def currents(self, codes: Any, gains: Any, average: int = 1, cols: Any = None) -> np.ndarray:
         """ADC codes (means: ``average`` must be 1) at gain indices -> amperes, float32."""
         if average != 1:
             raise ValueError("a board converts mean codes (average = 1)")
-        volts = np.asarray(codes, dtype=F32) * F32(self.transfer.adc_lsb)
-        g = np.broadcast_to(np.asarray(gains, dtype=np.int64), volts.shape)
-        j = np.broadcast_to(np.arange(self.cols) if cols is None else np.asarray(cols, dtype=np.int64), volts.shape)
-        tia = self._tia.astype(F32)[g] * self.tia_gain.astype(F32)[j, g]
-        return -((volts - self.tia_offset.astype(F32)[j, g]) / tia)
+        return super().currents(codes, gains, 1, cols)
 
 
 _CALIBRATION_FIELDS = ("row_gain", "row_offset", "col_gain", "col_offset", "gate_gain", "gate_offset", "tia_gain",

@@ -94,6 +94,21 @@ def bench_protocol(repeat: int) -> dict:
     return out
 
 
+def bench_request_cost(calls: int = 2000, repeat: int = 5) -> dict:
+    """The fixed cost of one small request (STATUS) through the full in-process stack:
+    ``Board.status()`` (Board, link, codec, framing, in-process transport, the emulator's
+    peer and back end) and the link's request alone; per call, best of ``repeat`` loops of
+    ``calls`` calls."""
+    with memhw.connect("mock://?preset=ideal&seed=1&rows=16") as board:
+        def per_call(fn: Callable[[], object]) -> float:
+            for _ in range(200):
+                fn()
+            return best_of(lambda: [fn() for _ in range(calls)], repeat) / calls
+
+        return {"board_status_us": per_call(board.status) * 1e6,
+                "link_request_us": per_call(lambda: board.link.request("STATUS", {})) * 1e6}
+
+
 def bench_model(repeat: int) -> dict:
     """The mock chip alone: G_eff solve and VMM throughput; full-stack VMM as a ratio."""
     out: dict = {}

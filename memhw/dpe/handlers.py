@@ -31,8 +31,7 @@ import numpy as np
 
 from firmware_protocol import SCHEMA
 
-from ..conversions import AUTO_GAIN, LimitCodes
-from ..peer import Aborted, HandlerTable, Operation, Refused
+from ..peer import Aborted, HandlerTable, Operation, Refused, checks
 from . import codec
 from .link import Unconfirmed
 
@@ -44,34 +43,13 @@ __all__ = ["HANDLERS"]
 GROUPS = SCHEMA.enums["LineGroup"]
 
 HANDLERS = HandlerTable()
-#: longest WAIT, s (PROTOCOL.md WAIT)
-WAIT_MAX = 3600.0
 Measure = Callable[[int, int], np.ndarray]   # (gain, samples) -> (samples, ...) raw codes
 
 
 # --------------------------------------------------------------------------- checks
-def _mask(packed: np.ndarray, n: int) -> np.ndarray:
-    if packed.size != (n + 7) // 8:
-        raise Refused("BAD_PAYLOAD", f"mask has {packed.size} bytes, expected {(n + 7) // 8}")
-    return np.unpackbits(packed, count=n, bitorder="little").astype(bool)
-
-
 def _gains(b: "DpeBridge", gains: np.ndarray) -> np.ndarray | None:
     """The ``gains`` field -> (cols,) gain indices, or None for auto-ranging."""
-    n = len(b.dialect.tia_gains)
-    if gains.size == 0 or (gains.size == 1 and gains[0] == AUTO_GAIN):
-        return None
-    if gains.size not in (1, b.cols):
-        raise Refused("BAD_PAYLOAD", f"gains must have 0, 1 or {b.cols} entries, not {gains.size}")
-    if gains.max() >= n:
-        raise Refused("LIMIT", f"gain index {int(gains.max())} >= {n}")
-    return np.broadcast_to(gains.astype(np.int64), (b.cols,))
-
-
-def _average(v: dict) -> int:
-    if int(v["average"]) < 1:
-        raise Refused("BAD_PAYLOAD", "average must be >= 1")
-    return int(v["average"])
+    return checks.requested_gains(gains, b.cols, len(b.dialect.tia_gains))
 
 
 def _rows(b: "DpeBridge", start: int, count: int) -> None:
@@ -129,7 +107,7 @@ def _ranged(b: "DpeBridge", measure: Measure, ladder: tuple[int, ...], average: 
 def read_map(b: "DpeBridge", v: dict, op: Operation) -> dict:
     start, count, vr = int(v["row_start"]), int(v["row_count"]), int(v["v_read"])
     _rows(b, start, count)
-    avg = _average(v)
+    avg = checks.average(v)
     fixed = _gains(b, v["gains"])
     if not 0 < vr <= b.limits.read_max:
         raise Refused("LIMIT", f"v_read = {vr} codes outside 1..{b.limits.read_max} (the read limit)")
@@ -189,28 +167,13 @@ def vmm(b: "DpeBridge", v: dict, op: Operation) -> dict:
 def _pulses(b: "DpeBridge", v: dict, op: Operation, kind: str) -> dict:
     start, count = int(v["row_start"]), int(v["row_count"])
     _rows(b, start, count)
-    mask = _mask(v["mask"], count * b.cols).reshape(count, b.cols)
-    n_sel = int(mask.sum())
-    per_device = {}
-    for name in ("amplitude", "gate", "width"):
-        arr = v[name].astype(np.int64)
-        if arr.size not in (1, n_sel):
-            raise Refused("BAD_PAYLOAD", f"{name} has {arr.size} entries; expected 1 or {n_sel}")
-        full = np.zeros((count, b.cols), np.int64)
-        full[mask] = arr
-        per_device[name] = full
-    amp, gate, width = per_device["amplitude"], per_device["gate"], per_device["width"]
+    mask = checks.unpack_mask(v["mask"], count * b.cols).reshape(count, b.cols)
+    amp, gate, width = checks.pulse_codes(v, mask, kind, b.limits)
     lim, t, d = b.limits, b.transfer, b.dialect
     amp_limit = lim.set_max if kind == "set" else lim.reset_max
-    if n_sel and (amp[mask].min() <= 0 or amp[mask].max() > amp_limit):
-        raise Refused("LIMIT", f"{kind.upper()} amplitude outside 1..{amp_limit} codes")
-    if n_sel and (gate[mask].min() < 0 or gate[mask].max() > lim.gate_max):
-        raise Refused("LIMIT", f"gate outside 0..{lim.gate_max} codes")
-    if n_sel and (width[mask].min() < 0 or width[mask].max() > lim.width_max):
-        raise Refused("LIMIT", f"width code outside 0..{lim.width_max}")
     amp_v = codec.quantise(t.line_volts(amp), d.volt_step, float(t.line_volts(amp_limit)))
     gate_v = codec.quantise(t.gate_volts(gate), d.volt_step, float(t.gate_volts(lim.gate_max)))
-    if n_sel and amp_v[mask].min() <= 0:
+    if mask.any() and amp_v[mask].min() <= 0:
         raise Refused("LIMIT", f"{kind.upper()} amplitude below the {d.volt_step * 1e3:g} mV resolution of this "
                                "board's commands")
     slow = (b.options.set_mode if kind == "set" else b.options.reset_mode) == "slow"
@@ -262,7 +225,7 @@ def set_levels(b: "DpeBridge", v: dict, op: Operation) -> dict:
             raise Refused("BAD_PAYLOAD", f"codes has {v['codes'].size} entries, group has {n} lines")
         new, selected = v["codes"].astype(np.int64), np.ones(n, bool)
     else:
-        selected = _mask(v["mask"], n)
+        selected = checks.unpack_mask(v["mask"], n)
         new = b.levels[group].copy()
         new[selected] = v["value"]
     limit = b.limits.gate_max if group == GROUPS["GATES"] else b.limits.read_max
@@ -279,7 +242,7 @@ def set_levels(b: "DpeBridge", v: dict, op: Operation) -> dict:
 
 @HANDLERS.register("READ_CURRENTS")
 def read_currents(b: "DpeBridge", v: dict, op: Operation) -> dict:
-    avg = _average(v)
+    avg = checks.average(v)
     fixed = _gains(b, v["gains"])
     d, t = b.dialect, b.transfer
     rows_v = np.where(b.driven[0], t.line_volts(b.levels[0]), 0.0)
@@ -317,21 +280,14 @@ def ground_all(b: "DpeBridge", v: dict, op: Operation) -> dict:
 # --------------------------------------------------------------------------- session
 @HANDLERS.register("SET_LIMITS")
 def set_limits(b: "DpeBridge", v: dict, op: Operation) -> dict:
-    new, top = LimitCodes.from_mapping(v), b.abs_limits.to_mapping()
-    for name, value in new.to_mapping().items():
-        lo = 1 if name in ("set_max", "reset_max") else 0
-        if not lo <= value <= top[name]:
-            raise Refused("LIMIT", f"{name} = {value} codes outside {lo}..{top[name]} "
-                                   "(limits can only be tightened below the board's maxima)")
+    new = checks.tightened_limits(v, b.abs_limits)
     b.limits = new
     return new.to_mapping()
 
 
 @HANDLERS.register("WAIT")
 def wait(b: "DpeBridge", v: dict, op: Operation) -> dict:
-    seconds = float(v["seconds"])
-    if not 0.0 <= seconds <= WAIT_MAX:  # NaN fails too
-        raise Refused("LIMIT", f"wait of {seconds:g} s outside 0..{WAIT_MAX:g} s")
+    seconds = checks.wait_seconds(v)
     b.ground()
     t0 = time.monotonic()
     while (waited := time.monotonic() - t0) < seconds:  # a timer on the host, abortable

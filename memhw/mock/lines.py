@@ -9,25 +9,17 @@ import numpy as np
 
 import firmware_protocol as fp
 
-from ..conversions import BoardCalibration, LimitCodes
+from ..conversions import BoardCalibration
 from ..peer import Aborted, HandlerTable, Operation, Refused
+from ..peer.checks import tightened_limits, unpack_mask, wait_seconds
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hardware import MockHardware
 
-__all__ = ["HANDLERS", "unpack_mask"]
+__all__ = ["HANDLERS"]
 
 HANDLERS = HandlerTable()
 GROUPS = fp.SCHEMA.enums["LineGroup"]
-#: longest WAIT, s (PROTOCOL.md WAIT)
-WAIT_MAX = 3600.0
-
-
-def unpack_mask(packed: np.ndarray, n: int) -> np.ndarray:
-    """A packed bit mask (PROTOCOL.md §10.4) -> n booleans; ``BAD_PAYLOAD`` if its size is wrong."""
-    if packed.size != (n + 7) // 8:
-        raise Refused("BAD_PAYLOAD", f"mask has {packed.size} bytes, expected {(n + 7) // 8}")
-    return np.unpackbits(packed, count=n, bitorder="little").astype(bool)
 
 
 def check_group(hw: "MockHardware", group: int) -> int:
@@ -67,12 +59,7 @@ def ground_all(hw: "MockHardware", v: dict, op: Operation) -> dict:
 
 @HANDLERS.register("SET_LIMITS")
 def set_limits(hw: "MockHardware", v: dict, op: Operation) -> dict:
-    new, top = LimitCodes.from_mapping(v), hw.abs_limits.to_mapping()
-    for name, value in new.to_mapping().items():
-        lo = 1 if name in ("set_max", "reset_max") else 0
-        if not lo <= value <= top[name]:
-            raise Refused("LIMIT", f"{name} = {value} codes outside {lo}..{top[name]} "
-                                   "(limits can only be tightened below the board's maxima)")
+    new = tightened_limits(v, hw.abs_limits)
     hw.limits = new
     return new.to_mapping()
 
@@ -88,9 +75,7 @@ def set_calibration(hw: "MockHardware", v: dict, op: Operation) -> dict:
 
 @HANDLERS.register("WAIT")
 def wait(hw: "MockHardware", v: dict, op: Operation) -> dict:
-    seconds = float(v["seconds"])
-    if not 0.0 <= seconds <= WAIT_MAX:  # NaN fails too
-        raise Refused("LIMIT", f"wait of {seconds:g} s outside 0..{WAIT_MAX:g} s")
+    seconds = wait_seconds(v)
     hw.ground()
     step = seconds / 100 if hw.pace else seconds
     waited = 0.0

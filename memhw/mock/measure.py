@@ -14,8 +14,7 @@ import numpy as np
 
 import firmware_protocol as fp
 
-from ..conversions import AUTO_GAIN
-from ..peer import HandlerTable, Operation, Refused
+from ..peer import HandlerTable, Operation, Refused, checks
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hardware import MockHardware
@@ -29,14 +28,7 @@ SAMPLES_PER_CALL = 4096
 
 def requested_gains(hw: "MockHardware", gains: np.ndarray) -> np.ndarray | None:
     """A request's ``gains`` field -> (cols,) gain indices, or None for auto-ranging."""
-    n_gain = len(hw.transfer.tia_gains)
-    if gains.size == 0 or (gains.size == 1 and gains[0] == AUTO_GAIN):
-        return None
-    if gains.size not in (1, hw.cols):
-        raise Refused("BAD_PAYLOAD", f"gains must have 0, 1 or {hw.cols} entries, not {gains.size}")
-    if gains.max() >= n_gain:
-        raise Refused("LIMIT", f"gain index {int(gains.max())} >= {n_gain}")
-    return np.broadcast_to(gains.astype(np.int64), (hw.cols,))
+    return checks.requested_gains(gains, hw.cols, len(hw.transfer.tia_gains))
 
 
 def digitise(hw: "MockHardware", currents: np.ndarray, gains: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -97,16 +89,9 @@ def conductance_map(hw: "MockHardware", rows: np.ndarray, v_code: int, average: 
     return cal.currents(codes, gains) / v_rows[:, None]
 
 
-def _average(v: dict) -> int:
-    avg = int(v["average"])
-    if avg < 1:
-        raise Refused("BAD_PAYLOAD", "average must be >= 1")
-    return avg
-
-
 @HANDLERS.register("READ_CURRENTS")
 def read_currents(hw: "MockHardware", v: dict, op: Operation) -> dict:
-    avg = _average(v)
+    avg = checks.average(v)
     gains = requested_gains(hw, v["gains"])
     rows_v, cols_v, gates_v = hw.line_volts()
     currents = hw.chip.currents(np.broadcast_to(rows_v, (avg, hw.rows)), cols_v, gates_v)
@@ -132,8 +117,6 @@ def vmm(hw: "MockHardware", v: dict, op: Operation) -> dict:
 
 def selection(hw: "MockHardware", v: dict, count: int) -> np.ndarray:
     """The (count, cols) boolean selection of a request with ``mask`` / ``index`` fields."""
-    from .lines import unpack_mask
-
     n = count * hw.cols
     mask, index = v["mask"], v["index"]
     if mask.size and index.size:
@@ -146,7 +129,7 @@ def selection(hw: "MockHardware", v: dict, count: int) -> np.ndarray:
         sel = np.zeros(n, bool)
         sel[idx] = True
     else:
-        sel = unpack_mask(mask, n)
+        sel = checks.unpack_mask(mask, n)
     return sel.reshape(count, hw.cols)
 
 
@@ -154,7 +137,7 @@ def selection(hw: "MockHardware", v: dict, count: int) -> np.ndarray:
 def read_devices(hw: "MockHardware", v: dict, op: Operation) -> dict:
     start, count, vr = int(v["row_start"]), int(v["row_count"]), int(v["v_read"])
     hw.check_rows(start, count)
-    avg = _average(v)
+    avg = checks.average(v)
     gains = requested_gains(hw, v["gains"])
     if gains is not None and v["gains"].size != 1:
         raise Refused("BAD_PAYLOAD", "gains must be empty, [255] (auto) or one fixed gain")
@@ -172,7 +155,7 @@ def read_devices(hw: "MockHardware", v: dict, op: Operation) -> dict:
 def read_map(hw: "MockHardware", v: dict, op: Operation) -> dict:
     start, count, vr = int(v["row_start"]), int(v["row_count"]), int(v["v_read"])
     hw.check_rows(start, count)
-    avg = _average(v)
+    avg = checks.average(v)
     gains = requested_gains(hw, v["gains"])
     if not 0 < vr <= hw.limits.read_max:
         raise Refused("LIMIT", f"v_read = {vr} codes outside 1..{hw.limits.read_max} (the read limit)")

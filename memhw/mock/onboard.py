@@ -21,7 +21,7 @@ from ..algorithms.tuning import (TUNERS, Plan, estimate_read_sigma, noise_sample
                                  verify_average, verify_gain)
 from ..conversions import conductance_codes, conductances
 from ..peer import Aborted, HandlerTable, Operation, Refused
-from .lines import unpack_mask
+from ..peer.checks import unpack_mask
 from .measure import conductance_map
 from .pulses import apply_rows
 

@@ -15,7 +15,7 @@ import numpy as np
 import firmware_protocol as fp
 
 from ..peer import Aborted, HandlerTable, Operation, Refused
-from .lines import unpack_mask
+from ..peer.checks import pulse_codes, unpack_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hardware import MockHardware
@@ -33,26 +33,9 @@ def _batch(hw: "MockHardware", v: dict, op: Operation, kind: str, mask: np.ndarr
     hw.check_rows(start, count)
     if mask is None:
         mask = unpack_mask(v["mask"], count * hw.cols).reshape(count, hw.cols)
-    n_sel = int(mask.sum())
-    per_device = {}
-    for name in ("amplitude", "gate", "width"):
-        arr = v[name].astype(np.int64)
-        if arr.size not in (1, n_sel):
-            raise Refused("BAD_PAYLOAD", f"{name} has {arr.size} entries; expected 1 or {n_sel}")
-        full = np.zeros((count, hw.cols), dtype=np.int64)
-        full[mask] = arr
-        per_device[name] = full
-    amp, gate, width = per_device["amplitude"], per_device["gate"], per_device["width"]
-    lim = hw.limits
-    amp_limit = lim.set_max if kind == "set" else lim.reset_max
-    if n_sel and (amp[mask].min() <= 0 or amp[mask].max() > amp_limit):
-        raise Refused("LIMIT", f"{kind.upper()} amplitude outside 1..{amp_limit} codes")
-    if n_sel and (gate[mask].min() < 0 or gate[mask].max() > lim.gate_max):
-        raise Refused("LIMIT", f"gate outside 0..{lim.gate_max} codes")
-    if n_sel and (width[mask].min() < 0 or width[mask].max() > lim.width_max):
-        raise Refused("LIMIT", f"width code outside 0..{lim.width_max}")
+    amp, gate, width = pulse_codes(v, mask, kind, hw.limits)
     if progress_every:
-        last = int(np.flatnonzero(mask.any(axis=1))[-1]) + 1 if n_sel else count
+        last = int(np.flatnonzero(mask.any(axis=1))[-1]) + 1 if mask.any() else count
         busy = np.cumsum(mask.any(axis=1))
 
         def report(done: int) -> None:

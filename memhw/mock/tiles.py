@@ -9,13 +9,13 @@ its calibration (nominal without one) and grounds every other row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 import firmware_protocol as fp
 
+from ..netspec import TileSpec as Tile
 from ..peer import HandlerTable, Operation, Refused
 from .measure import digitise
 
@@ -26,29 +26,6 @@ __all__ = ["HANDLERS", "Tile", "tile_vmm", "get_tile", "digitise_columns"]
 
 HANDLERS = HandlerTable()
 MAX_TILES: int = fp.SCHEMA.max_tiles
-
-
-@dataclass(frozen=True)
-class Tile:
-    """A defined tile (index arrays into the array's rows and columns)."""
-
-    rows: np.ndarray
-    neg_rows: np.ndarray
-    cols: np.ndarray
-    neg_cols: np.ndarray
-
-    @property
-    def n_in(self) -> int:
-        return int(self.rows.size)
-
-    @property
-    def n_out(self) -> int:
-        return int(self.cols.size)
-
-    @property
-    def read_cols(self) -> np.ndarray:
-        """Columns read, in reply order: cols then neg_cols."""
-        return np.concatenate([self.cols, self.neg_cols])
 
 
 def tile_vmm(hw: "MockHardware", tile: Tile, volts: np.ndarray, gains: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +89,7 @@ def define_tile(hw: "MockHardware", v: dict, op: Operation) -> dict:
             and (old.n_in, old.n_out) != (rows.size, cols.size):
         raise Refused("BAD_PAYLOAD", f"tile {ident} holds part of the loaded network: redefine it with "
                                      f"{old.n_in} rows and {old.n_out} columns, or load the network again after")
-    hw.tiles[ident] = Tile(rows, neg_rows, cols, neg_cols)
+    hw.tiles[ident] = Tile(rows=rows, cols=cols, neg_rows=neg_rows, neg_cols=neg_cols)
     return {}
 
 
