@@ -14,6 +14,15 @@ from .observe import observe_result, probe
 from .store import ENV_DIR, health_dir, health_path, load_health, record, save_health
 
 __all__ = [
-    "DeviceState", "STATE_NAMES", "HealthMap", "observe_result", "probe",
-    "ENV_DIR", "health_dir", "health_path", "load_health", "save_health", "record",
+    "ENV_DIR",
+    "STATE_NAMES",
+    "DeviceState",
+    "HealthMap",
+    "health_dir",
+    "health_path",
+    "load_health",
+    "observe_result",
+    "probe",
+    "record",
+    "save_health",
 ]

@@ -8,7 +8,7 @@ from enum import IntEnum
 
 import numpy as np
 
-__all__ = ["DeviceState", "STATE_NAMES", "HealthMap", "STUCK_LOW_MAX"]
+__all__ = ["STATE_NAMES", "STUCK_LOW_MAX", "DeviceState", "HealthMap"]
 
 #: a stuck device reading below this is "stuck low" (harmless as the low side of a pair), S
 STUCK_LOW_MAX = 30e-6
@@ -30,7 +30,7 @@ STATE_NAMES = {s.value: s.name.lower().replace("_", " ") for s in DeviceState}
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass
@@ -66,13 +66,13 @@ class HealthMap:
     updated: str = field(default_factory=_now)
 
     @classmethod
-    def empty(cls, serial: str, shape: tuple[int, int]) -> "HealthMap":
+    def empty(cls, serial: str, shape: tuple[int, int]) -> HealthMap:
         """A map of ``shape`` with nothing known."""
         nan = np.full(shape, np.nan)
         return cls(serial, np.zeros(shape, np.int8), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
                    np.zeros(shape, np.int16))
 
-    def copy(self) -> "HealthMap":
+    def copy(self) -> HealthMap:
         return HealthMap(self.serial, self.state.copy(), self.g_stuck.copy(), self.g_lo.copy(), self.g_hi.copy(),
                          self.noise.copy(), self.seen.copy(), self.updated)
 
@@ -130,7 +130,7 @@ class HealthMap:
     def observe(self, *, stuck: np.ndarray | None = None, g_stuck: np.ndarray | None = None,
                 responsive: np.ndarray | None = None, reached: np.ndarray | None = None,
                 hi_fail: np.ndarray | None = None, lo_fail: np.ndarray | None = None,
-                noise: np.ndarray | None = None, noisy: np.ndarray | None = None) -> "HealthMap":
+                noise: np.ndarray | None = None, noisy: np.ndarray | None = None) -> HealthMap:
         """Fold new evidence into the map, in place; returns self.
 
         Parameters

@@ -10,7 +10,7 @@ from ..algorithms.tuning import Reason
 from ..board import Board
 from .map import HealthMap
 
-__all__ = ["observe_result", "probe", "PROBE"]
+__all__ = ["PROBE", "observe_result", "probe"]
 
 #: pulses and thresholds of :func:`probe` (DOMAIN §1: SET 2.5 V at gate 1.0 V reaches
 #: ≈ 218 µS; RESET 1.7 V at gate 5 V is a ~full reset; read at 0.2 V)

@@ -23,7 +23,7 @@ from ..calibration.files import calibration_dir
 from ..errors import MemhwError
 from .map import HealthMap
 
-__all__ = ["ENV_DIR", "FORMAT", "health_dir", "health_path", "load_health", "save_health", "record"]
+__all__ = ["ENV_DIR", "FORMAT", "health_dir", "health_path", "load_health", "record", "save_health"]
 
 log = logging.getLogger("memhw.health")
 
