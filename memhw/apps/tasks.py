@@ -45,8 +45,12 @@ class Task:
     epochs : int
     batch_size : int or None
     reduction : {"mean", "sum"}
+    scorer : callable(model, backend or None) -> dict
+        Test metrics (``metric`` among them) and ``_pred``/``_truth`` arrays.
     info : dict
         Extra facts reported with the metrics (data source, classes...).
+    drawer : callable(out, mode, software, crossbar, backend) -> list of Path, optional
+        The task's figures.
     """
 
     name: str
@@ -56,10 +60,10 @@ class Task:
     y_train: Any
     optimizer: Callable[[], Any]
     epochs: int
+    scorer: Callable[[Sequential, Backend | None], dict[str, Any]]
     batch_size: int | None = None
     reduction: str = "mean"
     info: dict[str, Any] = field(default_factory=dict)
-    scorer: Callable[[Sequential, Backend | None], dict[str, Any]] | None = None
     drawer: Callable[..., list[Path]] | None = None
 
     def fit_args(self, seed: int, progress: bool, desc: str) -> dict[str, Any]:
@@ -80,7 +84,7 @@ class Task:
         return model
 
     def score(self, model: Sequential, backend: Backend | None = None) -> dict[str, Any]:
-        """Test metrics of ``model`` on ``backend`` (default software): always ``self.metric``."""
+        """Test metrics of ``model`` on ``backend`` (default software): ``self.metric`` among them."""
         return self.scorer(model, backend)
 
     def draw(self, out: Path, mode: str, software: Sequential, crossbar: Sequential, backend: Backend) -> list[Path]:
@@ -115,8 +119,8 @@ def _airline(seed: int, hidden: int = 15, **_: Any) -> Task:
                                         f"crossbar {b['rmse_passengers']:.1f}k passengers")]
 
     return Task("airline", "rmse", lambda s: Sequential([LSTM(1, hidden), Dense(hidden, 1, "sigmoid")], seed=s),
-                [data.x[: data.n_train]], [data.y[: data.n_train]], lambda: SGD(0.01, 0.9), 800, None, "sum",
-                {}, scorer, drawer)
+                [data.x[: data.n_train]], [data.y[: data.n_train]], lambda: SGD(0.01, 0.9), 800, scorer,
+                batch_size=None, reduction="sum", drawer=drawer)
 
 
 # ------------------------------------------------------------------ gait
@@ -150,8 +154,8 @@ def _gait(seed: int, data: Any = None, n_classes: int = 8, hidden: int = 14, **_
 
     network = lambda s: Sequential([LSTM(data.n_features, hidden, bias=False), LastStep(),
                                     Dense(hidden, n_out, "softmax")], seed=s)
-    return Task("gait", "accuracy", network, xs, list(ys), lambda: RMSprop(0.01), 50, 50, "mean",
-                {"data_source": data.source, "n_classes": n_out, "n_test": len(yt)}, scorer, drawer)
+    return Task("gait", "accuracy", network, xs, list(ys), lambda: RMSprop(0.01), 50, scorer, batch_size=50,
+                info={"data_source": data.source, "n_classes": n_out, "n_test": len(yt)}, drawer=drawer)
 
 
 # ------------------------------------------------------------------ mackey (ours)
@@ -173,8 +177,8 @@ def _mackey(seed: int, hidden: int = 12, **_: Any) -> Task:
                               out / f"mackey_{mode}.png", title="Mackey–Glass, next value from 10 samples (test)")]
 
     network = lambda s: Sequential([LSTM(1, hidden), LastStep(), Dense(hidden, 1)], seed=s)
-    return Task("mackey", "rmse", network, d.x_train, d.y_train, lambda: RMSprop(0.005), 100, 32, "mean",
-                {}, scorer, drawer)
+    return Task("mackey", "rmse", network, d.x_train, d.y_train, lambda: RMSprop(0.005), 100, scorer, batch_size=32,
+                drawer=drawer)
 
 
 #: task name -> factory(seed, **options) -> Task

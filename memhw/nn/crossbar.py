@@ -338,19 +338,6 @@ class CrossbarBackend:
             residuals.append(res)
         return maps, residuals
 
-    def _pairs_of(self, array: int, off: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Mask of both devices of every pair of the weights marked in ``off``."""
-        mask = np.zeros(self.boards[array].shape, bool)
-        for t in self.placement.tiles:
-            if t.array != array:
-                continue
-            k, rp, rm = t.row_pairs()
-            bad = off[t.key][t.outputs[0]:t.outputs[1]].T[k]  # (pairs, M_t)
-            rr, cc = np.nonzero(bad)
-            mask[rp[rr], t.cols_plus[cc]] = True
-            mask[rm[rr], t.cols_minus[cc]] = True
-        return mask
-
     def _repair(self, wanted: list[np.ndarray], errors: Mapping[str, np.ndarray], off: Mapping[str, np.ndarray],
                 report: RepairReport) -> tuple[list[np.ndarray], int]:
         """New wanted differences for the pairs of weights that are off: the main pair

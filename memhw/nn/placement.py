@@ -6,14 +6,17 @@ split: row tiles (input chunks) are summed on the host, column tiles (output chu
 concatenated, across as many arrays as given.
 
 Defects (:class:`~memhw.health.HealthMap` per array, or plain ``usable`` masks): whole
-unusable rows/columns are never used; among the others the lines with the fewest
-unusable devices are preferred. With the weights and a health map (``layout="rows"``),
+unusable rows/columns are used only when the layers do not fit otherwise (last, and
+listed in :attr:`Placement.faulty`); the lines with the fewest unusable devices are
+preferred. With the weights and a health map (``layout="rows"``),
 the inputs are then *assigned* to rows and the outputs to columns so that what the
 stuck and range-limited devices can still hold fits the weights they get (a device
 stuck at 2 µS is a fine low side of a positive weight, a device stuck at 340 µS needs a
 partner near 340 µS − w·scale): a linear assignment (Hungarian algorithm,
 ``scipy.optimize.linear_sum_assignment``) over every usable row, then over columns,
-twice. Unusable devices still inside a tile are listed in :attr:`Placement.faulty`.
+twice, minimising the expected squared weight error (what a defective device cannot hold
+plus the read noise each device adds at its level). Unusable devices inside a tile are
+listed in :attr:`Placement.faulty`.
 """
 
 from __future__ import annotations
@@ -196,10 +199,15 @@ def _assign(w: np.ndarray, wmap: WeightMap, health: Any, row_ok: np.ndarray, col
     from scipy.optimize import linear_sum_assignment
 
     lo_all, hi_all = health.limits(wmap.g_floor, wmap.g_ceiling)
+    from ..health import DeviceState
+
     measured = np.isfinite(health.noise)
     typical = float(np.median(health.noise[measured])) if measured.any() else 0.0
-    sigma_all = np.where(measured, health.noise, typical)
-    if not (hi_all - lo_all < wmap.g_ceiling - wmap.g_floor).any() and not (sigma_all > 1.5 * typical).any():
+    # a device's own scatter only where the probe found it far above the array's (a few
+    # reads per device estimate it too roughly to rank the others)
+    noisy = (health.state == DeviceState.NOISY) & measured
+    sigma_all = np.where(noisy, health.noise, typical)
+    if not (hi_all - lo_all < wmap.g_ceiling - wmap.g_floor).any() and not noisy.any():
         return rp, rm, cp  # nothing defective or noisy: keep the plain placement
     d = w.T * wmap.scale  # (K, M) wanted G+ − G−
     e = np.concatenate([-d, d])  # per role: partner − device (G+ roles first, then G−)

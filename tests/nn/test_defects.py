@@ -107,3 +107,14 @@ def test_matmul_uses_the_repair_rows(health_dir) -> None:
         y = cb.matmul("l", z)
     np.testing.assert_allclose(y, z @ cb.weights("l").T, atol=0.02)
     np.testing.assert_allclose(y, z @ w["l"].T, atol=0.15)
+
+
+def test_a_full_height_layer_uses_a_bad_row_when_it_must() -> None:
+    h = HealthMap.empty("T", (128, 64))
+    bad = np.zeros((128, 64), bool)
+    bad[37] = True
+    h.observe(stuck=bad, g_stuck=np.zeros((128, 64)), responsive=~bad)
+    p = place({"lstm0": (56, 64)}, (128, 64), health=h)  # every row is needed
+    assert sorted({r for _, r, _ in p.faulty}) == [37] and len(p.faulty) == 56
+    small = place({"dense0": (8, 15)}, (128, 64), health=h)
+    assert small.faulty == [] and not small.used(0)[37].any()
