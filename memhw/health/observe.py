@@ -45,6 +45,34 @@ def observe_result(health: HealthMap, result: Any) -> HealthMap:
                           hi_fail=np.where(high, g, np.nan), lo_fail=np.where(low, g, np.nan))
 
 
+def observe_sweep(health: HealthMap, sweep: Any) -> HealthMap:
+    """Fold a characterisation sweep into ``health`` (in place): a gate sweep
+    (:func:`memhw.calibration.sweeps.gate_sweep`) or anything with ``devices`` (n, rows,
+    cols; NaN where not swept) and ``rows`` (the row indices).
+
+    A swept device whose conductance spans less than ``PROBE["swing"]`` over the sweep is
+    stuck (at its median); one whose highest conductance stays below 80 % of the array's
+    median highest is limited there; the others are responsive.
+    """
+    devices = np.asarray(sweep.devices, float)
+    rows = np.asarray(sweep.rows)
+    swept = np.zeros(health.shape, bool)
+    swept[rows] = np.isfinite(devices).all(axis=0)
+
+    def full(values: np.ndarray) -> np.ndarray:
+        out = np.full(health.shape, np.nan)
+        out[rows] = values
+        return np.where(swept, out, np.nan)
+
+    safe = np.where(np.isfinite(devices), devices, 0.0)  # unswept devices are masked out by full()
+    top, bottom, mid = (full(f(safe, axis=0)) for f in (np.max, np.min, np.median))
+    stuck = swept & (top - bottom < PROBE["swing"])
+    alive = swept & ~stuck
+    typical = float(np.median(top[alive])) if alive.any() else np.nan
+    low = alive & (top < 0.8 * typical)
+    return health.observe(stuck=stuck, g_stuck=mid, responsive=alive, hi_fail=np.where(low, top, np.nan))
+
+
 def probe(board: Board, mask: np.ndarray | None = None, health: HealthMap | None = None, *,
           form: bool = True) -> HealthMap:
     """Classify devices with one SET, one RESET and a few reads (a few ms of board time).

@@ -231,7 +231,7 @@ class CrossbarBackend:
         placement = self.placement
         # wanted difference of every pair (S), per tile: (pairs, M_t); repair pairs 0
         wanted = [self._wanted(t, weights) for t in placement.tiles]
-        targets, _ = self._targets(wanted)
+        targets = self._targets(wanted)
         self.results = []
         todo = [placement.used(a) & ~self._stuck(a) for a in range(len(self.boards))]
         threshold = self.repair_threshold
@@ -249,7 +249,7 @@ class CrossbarBackend:
                 break
             wanted, retargeted = self._repair(wanted, errors, off, report)
             report.retargeted += retargeted
-            targets, _ = self._targets(wanted)
+            targets = self._targets(wanted)
             # every device again, not only the retargeted ones: programming some devices
             # moves the others' effective conductance (IR drop through shared lines), and
             # write-and-verify only pulses those that left their tolerance
@@ -322,21 +322,16 @@ class CrossbarBackend:
         w[t.inputs[1] - t.inputs[0]:] = 0.0
         return w
 
-    def _targets(self, wanted: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per-array target maps (g_base where unused) and per-tile residuals (S)."""
-        placement = self.placement
+    def _targets(self, wanted: list[np.ndarray]) -> list[np.ndarray]:
+        """Per-array target maps (NaN where unused) for the wanted pair differences."""
         maps = [np.full(b.shape, np.nan) for b in self.boards]
-        residuals = []
-        for t, d in zip(placement.tiles, wanted):
+        for t, d in zip(self.placement.tiles, wanted):
             wmap = self.map_of(t.key)
             lo, hi = self._limits(t.array, wmap)
             _, rp, rm = t.row_pairs()
             ip, im = np.ix_(rp, t.cols_plus), np.ix_(rm, t.cols_minus)
-            gp, gm, res = pair_targets(d, lo[ip], hi[ip], lo[im], hi[im], wmap.common(d))
-            maps[t.array][ip] = gp
-            maps[t.array][im] = gm
-            residuals.append(res)
-        return maps, residuals
+            maps[t.array][ip], maps[t.array][im], _ = pair_targets(d, lo[ip], hi[ip], lo[im], hi[im], wmap.common(d))
+        return maps
 
     def _repair(self, wanted: list[np.ndarray], errors: Mapping[str, np.ndarray], off: Mapping[str, np.ndarray],
                 report: RepairReport) -> tuple[list[np.ndarray], int]:

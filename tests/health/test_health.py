@@ -120,3 +120,16 @@ def test_a_failing_health_update_never_fails_programming(monkeypatch, caplog) ->
         result = memhw.program(board, np.full(board.shape, 50e-6), mask=mask)
     assert result.converged[0, :4].all()
     assert "could not update the health map" in caplog.text
+
+
+def test_a_gate_sweep_finds_stuck_devices() -> None:
+    from memhw.calibration.sweeps import gate_sweep
+    from memhw.health import observe_sweep
+
+    with memhw.connect("mock://?preset=ideal&seed=4&stuck_fraction=0.05") as board:
+        curve = gate_sweep(board, rows=slice(0, 16))
+        truth = board.link.transport.peer.chip.stuck.copy()
+        health = observe_sweep(HealthMap.empty(board.info.serial, board.shape), curve)
+    swept = health.known
+    assert swept.sum() > 50 and not swept[16:].any()
+    assert (health.stuck[swept] == truth[swept]).all() and health.stuck.any()
