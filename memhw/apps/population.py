@@ -105,7 +105,7 @@ class PopulationResult:
         """Each run's value per chip (model seeds as markers) with median and p90 lines."""
         from ..nn.plots import population_figure
 
-        return population_figure(self.rows, self.key, path, title=f"{self.task}, {self.mode}: {self.line()}",
+        return population_figure(self.rows, self.key, path, title=self.line(),
                                  goal=goal)
 
 

@@ -145,6 +145,9 @@ class CrossbarBackend:
     vmm_average : int
         Samples of every product averaged (read noise falls as 1/√n; each sample is one
         more input vector sent to the board).
+    relax_delay : float
+        Seconds to let devices relax after each write-and-verify before verifying again
+        and re-tuning those that drifted (:func:`memhw.programming.program`).
     linearize : bool
         After programming, measure the arrays' I–V nonlinearity (reads at two voltages)
         and pre-distort the row voltages so that products stay linear in the inputs
@@ -156,7 +159,7 @@ class CrossbarBackend:
                  tolerance: float = 2e-6, input_range: float = 1.0, v_read: float = 0.2, read_average: int = 1, *,
                  health: str | Sequence[Any] | None = "auto", probe: bool = True, repair_rounds: int = 2,
                  repair_threshold: float = 5e-6, layout: str = "rows", vmm_average: int = 1,
-                 linearize: bool = True):
+                 linearize: bool = True, relax_delay: float = 0.0):
         self.boards = [boards] if isinstance(boards, Board) else list(boards)
         if placement is not None:
             if len(self.boards) != len(placement.shapes):
@@ -177,6 +180,7 @@ class CrossbarBackend:
         self.read_average = int(read_average)
         self.vmm_average = int(vmm_average)
         self.linearize = bool(linearize)
+        self.relax_delay = float(relax_delay)
         self.cubic: list[float] = []
         self.baseline: list[np.ndarray] = []
         if self.vmm_average < 1:
@@ -412,7 +416,8 @@ class CrossbarBackend:
 
         # a gate window wide enough for devices of low gain and for compensation targets
         config = replace(DEFAULTS["adaptive"], gate_max=min(HIGH_GATE, board.info.limits.v_gate))
-        return program(board, target, tolerance=self.tolerance, mask=mask, config=config)
+        return program(board, target, tolerance=self.tolerance, mask=mask, config=config,
+                       relax_delay=self.relax_delay)
 
     def refresh(self, average: int | None = None) -> dict[str, np.ndarray]:
         """Re-read every array's conductances; update the weights backpropagation uses.

@@ -190,7 +190,7 @@ def population_figure(rows: Sequence[Mapping], key: str, path: str | Path, title
     for q, style, label in ((50, "-", "median"), (90, "--", "p90")):
         ax.axhline(np.percentile(values, q), color="k", ls=style, lw=1, label=f"{label} {np.percentile(values, q):.3g}")
     if goal is not None:
-        ax.axhline(goal, color="tab:red", ls=":", lw=1.2, label=f"goal {goal:g}")
+        ax.axhline(goal, color="tab:red", ls=":", lw=1.2, label=f"median goal {goal:g}")
     ax.set_xticks(range(len(chips)))
     ax.set_xticklabels([c.rsplit("seed=", 1)[-1] for c in chips], fontsize=8)
     ax.set_xlabel("chip (mock seed or board)")
