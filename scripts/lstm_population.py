@@ -3,7 +3,8 @@
 
     python scripts/lstm_population.py [--chips 20] [--seeds 0,1,2] [--workers 2]
                                       [--scheduler ADDRESS] [--only airline,gait,mackey]
-                                      [--no-ablation] [--out results]
+                                      [--labels paper,harsh,...] [--no-ablation] [--update]
+                                      [--out results]
 
 Every row runs one task ex situ on ``--chips`` emulated chip instances of a preset
 (``mock://?preset=P&seed=1..N``) with every model seed; each software network is trained
@@ -16,7 +17,8 @@ once per model seed and reused on every chip. Rows:
 
 The runs go to Dask (a local cluster of ``--workers`` single-threaded processes, or
 ``--scheduler``). Writes ``<out>/lstm_population.json`` and ``.md`` and one figure per row
-in ``<out>/lstm_population/``, and prints the table. Device-health maps go to a fresh
+in ``<out>/lstm_population/``, and prints the table. ``--update`` re-runs only the rows
+selected (``--only``, ``--labels``) and keeps the other rows of an earlier run's files. Device-health maps go to a fresh
 folder under ``<out>`` (``$MEMHW_HEALTH_DIR``), so every run of the benchmark starts
 with chips nobody has seen.
 """
@@ -72,13 +74,30 @@ def table(rows: list[dict]) -> str:
     return "\n".join("| " + line + " |" for line in lines)
 
 
+def earlier(out: Path) -> tuple[list[str], list[dict]]:
+    """Table lines and records of an earlier run in ``out`` (for ``--update``)."""
+    md, js = out / "lstm_population.md", out / "lstm_population.json"
+    if not (md.is_file() and js.is_file()):
+        return [], []
+    rows = [line for line in md.read_text().splitlines()[4:] if line.startswith("| ")]
+    return rows, json.loads(js.read_text())["rows"]
+
+
 def write(out: Path, args: argparse.Namespace, seeds: list[int], lines: list[dict], records: list[dict],
-          elapsed: float) -> None:
+          elapsed: float, kept: tuple[list[str], list[dict]] = ([], [])) -> None:
     head = (f"`python scripts/lstm_population.py --chips {args.chips} --seeds {args.seeds}`: {args.chips} chip "
             f"instances (mock seeds 1..{args.chips}) x model seeds {seeds} (rows of {args.chips} runs: the first "
             f"model seed only), ex situ; {elapsed:.0f} s")
-    (out / "lstm_population.md").write_text(head + "\n\n" + table(lines) + "\n")
-    (out / "lstm_population.json").write_text(json.dumps({"command": head, "rows": records}, indent=1, default=str))
+    new = {(r["label"], r["task"]) for r in records}
+    old_lines = [ln for ln in kept[0] if tuple(c.strip() for c in ln.strip("|").split("|")[:2]) not in new]
+    old_records = [r for r in kept[1] if (r["label"], r["task"]) not in new]
+    text = table(lines) if lines else ""
+    if old_lines:  # earlier rows first, in their order, then the rows re-run now
+        head += f"; rows re-run with --update: {', '.join(f'{a} {b}' for a, b in sorted(new))}"
+        text = "\n".join(table(lines).splitlines()[:2] + old_lines + table(lines).splitlines()[2:])
+    (out / "lstm_population.md").write_text(head + "\n\n" + text + "\n")
+    (out / "lstm_population.json").write_text(json.dumps({"command": head, "rows": old_records + records}, indent=1,
+                                                         default=str))
 
 
 def main() -> int:
@@ -88,7 +107,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None, help="local Dask workers (default: one per core)")
     ap.add_argument("--scheduler", help="address of a running Dask scheduler")
     ap.add_argument("--only", help="tasks to run, comma-separated (default: all)")
+    ap.add_argument("--labels", help="row labels to run, comma-separated (e.g. 'harsh,paper, no health')")
     ap.add_argument("--no-ablation", action="store_true", help="skip the ablation rows")
+    ap.add_argument("--update", action="store_true", help="keep the other rows of an earlier run in --out")
     ap.add_argument("--out", default="results")
     args = ap.parse_args()
     out = Path(args.out)
@@ -103,7 +124,9 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     only = None if args.only is None else {t.strip() for t in args.only.split(",")}
     plan = ROWS + ([] if args.no_ablation else ABLATIONS)
-    plan = [p for p in plan if only is None or p[2] in only]
+    labels = None if args.labels is None else {x.strip() for x in args.labels.split(";" if ";" in args.labels else ",")}
+    plan = [p for p in plan if (only is None or p[2] in only) and (labels is None or p[0] in labels)]
+    kept = earlier(out) if args.update else ([], [])
     records, lines = [], []
     t_all = time.perf_counter()
     with dask_client(args.scheduler, args.workers) as client:
@@ -124,10 +147,11 @@ def main() -> int:
                 "worst": f"{s['worst']:.3f}{unit}",
                 "software (median)": f"{sorted(r[sw_key] for r in result.rows)[len(result.rows) // 2]:.4g}",
                 "goal": verdict(preset, task, label, s), "time (s)": f"{time.perf_counter() - t0:.0f}"})
-            records.append({"label": label, "preset": preset, "options": {k: str(v) for k, v in options.items()},
+            records.append({"label": label, "preset": preset, "task": task,
+                            "options": {k: str(v) for k, v in options.items()},
                             "figure": str(fig), **result.to_json()})
             print(f"{label:>22} {result.line()} ({time.perf_counter() - t0:.0f} s)", flush=True)
-            write(out, args, seeds, lines, records, time.perf_counter() - t_all)  # after every row
+            write(out, args, seeds, lines, records, time.perf_counter() - t_all, kept)  # after every row
     print((out / "lstm_population.md").read_text())
     print(f"wrote {out}/lstm_population.md, lstm_population.json and figures in {figures}/")
     return 0

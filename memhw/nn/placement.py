@@ -6,9 +6,9 @@ split: row tiles (input chunks) are summed on the host, column tiles (output chu
 concatenated, across as many arrays as given.
 
 Defects (:class:`~memhw.health.HealthMap` per array, or plain ``usable`` masks): whole
-unusable rows/columns are used only when the layers do not fit otherwise (last, and
-listed in :attr:`Placement.faulty`); the lines with the fewest unusable devices are
-preferred. With the weights and a health map (``layout="rows"``),
+unusable rows/columns are used only when the layers do not fit otherwise (listed in
+:attr:`Placement.faulty`; the smallest layers then choose first, so that a dead line falls
+to the largest layer); the lines with the fewest unusable devices are preferred. With the weights and a health map (``layout="rows"``),
 the inputs are then *assigned* to rows and the outputs to columns so that what the
 stuck and range-limited devices can still hold fits the weights they get (a device
 stuck at 2 µS is a fine low side of a positive weight, a device stuck at 340 µS needs a
@@ -136,7 +136,13 @@ def _place(layers: dict[str, tuple[int, int]], shapes: list[tuple[int, int]], us
     col_free = [~h.all(axis=0) | (not skip_bad_lines) for h in hard]  # not a whole bad column
     rows_per, cols_per = (2, 1) if layout == "rows" else (1, 2)
     placement = Placement(list(shapes), {k: (int(m), int(n)) for k, (m, n) in layers.items()}, layout=layout)
-    for key, (M, K) in placement.layers.items():
+    order = list(placement.layers)
+    if not skip_bad_lines:
+        # bad lines must be used: the smallest layers choose first, so that the bad lines
+        # fall to the largest layer, whose assignment puts its least important unit there
+        order.sort(key=lambda k: placement.layers[k][0] * placement.layers[k][1])
+    for key in order:
+        M, K = placement.layers[key]
         k_max = max(int(r.sum()) for r in row_ok) // rows_per
         if k_max == 0:
             raise PlacementError("no usable rows")

@@ -118,3 +118,14 @@ def test_a_full_height_layer_uses_a_bad_row_when_it_must() -> None:
     assert sorted({r for _, r, _ in p.faulty}) == [37] and len(p.faulty) == 56
     small = place({"dense0": (8, 15)}, (128, 64), health=h)
     assert small.faulty == [] and not small.used(0)[37].any()
+
+
+def test_when_a_dead_column_must_be_used_the_largest_layer_takes_it() -> None:
+    h = HealthMap.empty("T", (128, 64))
+    dead = np.zeros((128, 64), bool)
+    dead[:, 21] = True
+    h.observe(stuck=dead, g_stuck=np.zeros((128, 64)), responsive=~dead)
+    # the gait network needs all 64 columns: a class output on the dead column would never win
+    p = place({"lstm0": (56, 64), "dense0": (8, 15)}, (128, 64), health=h)
+    (dense,) = p.tiles_of("dense0")
+    assert 21 not in dense.cols_plus and 21 in p.tiles_of("lstm0")[0].cols_plus
