@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench lstm-population venv clean
 
 # the C firmware core's host module is compiled by the install: rebuild when its sources change
 $(BIN)/memhw: pyproject.toml setup.py $(wildcard firmware/*/*.c firmware/*/*.h firmware_protocol/c/*.c firmware_protocol/c/*.h)
@@ -24,6 +24,10 @@ test: venv
 
 bench: venv
 	$(BIN)/python scripts/bench.py
+
+# LSTM over chip populations (20 chips x 3 model seeds per row; ~45 min on 2 cores)
+lstm-population: venv
+	$(BIN)/python scripts/lstm_population.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

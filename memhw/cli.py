@@ -174,26 +174,53 @@ def cmd_mock_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_lstm(args: argparse.Namespace) -> int:
-    from .nn import experiments
-    from .report import record_metrics
+    if args.chips or args.boards:
+        return _lstm_population(args)
+    from .apps.lstm import run
 
     out = Path(args.out) if args.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    run = getattr(experiments, args.experiment)
-    kwargs = {"epochs": args.epochs} if args.epochs else {}
-    if args.mode == "insitu":
-        kwargs["insitu"] = experiments.VARIANTS[args.variant]
     with _board(args) as board, _session(out / "session.h5" if out is not None else None) as session:
         if session is not None:
             session.attach(board)
-        metrics = run(board, mode=args.mode, seed=args.seed, out=out, **kwargs)
-        record_metrics(session, f"lstm_{args.experiment}", metrics)
+        result = run(args.experiment, board, mode=args.mode, seed=args.seed, out=out, epochs=args.epochs,
+                     variant=args.variant)
+        if session is not None:
+            with session.run("lstm", **{k: v for k, v in result.metrics.items()
+                                        if isinstance(v, (str, int, float, bool))}) as lstm_run:
+                for name, array in result.arrays.items():
+                    lstm_run.write(name, array)
+    metrics = result.metrics
     width = max(len(k) for k in metrics)
     for k, v in metrics.items():
         print(f"{k:>{width}}: {v:.4g}" if isinstance(v, float) else f"{k:>{width}}: {v}")
     if out is not None:
         print(f"wrote figures, metrics and session.h5 to {out}/")
+    return 0
+
+
+def _lstm_population(args: argparse.Namespace) -> int:
+    """``memhw lstm TASK --chips N`` / ``--boards A,B``: the experiment over chip instances."""
+    from .apps.population import mock_chips, run_population
+
+    chips = [b.strip() for b in args.boards.split(",") if b.strip()] if args.boards else mock_chips(
+        args.chips, args.preset)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    except ValueError:
+        raise MemhwError(f"--seeds {args.seeds!r}: expected integers separated by commas, e.g. 0,2,5") from None
+    result = run_population(args.experiment, chips, seeds, args.mode, scheduler=args.scheduler, workers=args.workers,
+                            epochs=args.epochs, variant=args.variant)
+    print(result.line())
+    for r in result.rows:
+        print(f"  {r['chip']}  model seed {r['seed']}: {result.key} {r[result.key]:.3f}")
+    if args.out:
+        from .apps.population import write_results
+
+        out = Path(args.out)
+        print(f"wrote {write_results([result], out / f'{args.experiment}_{args.mode}_population.json')} and "
+              f"{result.figure(out / f'{args.experiment}_{args.mode}_population.png')}")
     return 0
 
 
@@ -245,14 +272,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="folder for the figures (default FILE-report/)")
     sp.set_defaults(func=cmd_report)
 
-    sp = add("lstm", cmd_lstm, "the paper's LSTM experiments on the crossbar, beside the software network")
-    sp.add_argument("experiment", choices=("airline", "gait"))
+    sp = add("lstm", cmd_lstm, "LSTM experiments on the crossbar beside the software network, on one board or "
+                               "over a population of chips")
+    sp.add_argument("experiment", choices=("airline", "gait", "mackey"))
     sp.add_argument("--mode", choices=("exsitu", "insitu"), default="exsitu")
     sp.add_argument("--seed", type=int, default=0, help="seed of the network (and synthetic data)")
-    sp.add_argument("--epochs", type=int, default=None, help="training epochs (default: as published)")
+    sp.add_argument("--epochs", type=int, default=None, help="training epochs (default: the task's own)")
     sp.add_argument("--variant", choices=("improved", "published", "thresholded"), default="improved",
                     help="in-situ update scheme (default %(default)s; published = the paper's open-loop two-pulse)")
     sp.add_argument("--out", help="folder for figures, metrics and the session file")
+    pop = sp.add_argument_group("population (instead of --board)")
+    pop.add_argument("--chips", type=int, default=0, metavar="N", help="run on N emulated chips (mock seeds 1..N)")
+    pop.add_argument("--preset", default="paper", help="mock preset of --chips (default %(default)s)")
+    pop.add_argument("--boards", metavar="ADDR,ADDR", help="run on these boards (comma-separated addresses)")
+    pop.add_argument("--seeds", metavar="S,S", help="model seeds (default: --seed)")
+    pop.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to use (default: a local cluster)")
+    pop.add_argument("--workers", type=int, default=None, help="local cluster processes (default: one per core)")
 
     sp = add("demo", cmd_demo, "run the demonstration session on the board")
     sp.add_argument("--out", default="demo-out", help="folder for the session's files (default %(default)s; "

@@ -54,7 +54,7 @@ def run_demo(address: str = "mock://", out: str | Path = "demo-out", lstm_epochs
     from .calibration import calibrate_board
     from .calibration.board import record_calibration
     from .calibration.sweeps import gate_sweep
-    from .nn.experiments import airline
+    from .apps.lstm import airline
     from .programming import program
 
     out = Path(out)

@@ -5,26 +5,19 @@
                                       [--jobs 2] [--only airline|gait] [--variants published,improved]
                                       [--out results/lstm-acceptance]
 
-Each row is one call of :func:`memhw.nn.experiments.airline` / ``gait`` (each trains its own
-float software reference with the same seed, so "software" and "crossbar" are the same
-network). Targets (issue text): airline test RMSE within 15 % of software ex situ and
+Each row is one call of :func:`memhw.apps.lstm.run` (each trains its own float software
+reference with the same seed, so "software" and "crossbar" are the same network). Targets (issue text): airline test RMSE within 15 % of software ex situ and
 30 % in situ; gait (synthetic) accuracy within 3 points ex situ and 6 points in situ.
 The published in-situ variant is reported for comparison and is not expected to pass.
-Runs are independent (each connects its own emulated board), so ``--jobs`` runs them in
-parallel processes. Writes ``<out>/acceptance.json`` and ``<out>/acceptance.md``.
+Runs are independent (each connects its own emulated board), so ``--jobs`` runs them on a
+local Dask cluster of that many single-threaded processes. Writes ``<out>/acceptance.json`` and ``<out>/acceptance.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-
-# one BLAS thread per worker process: the runs are parallel already (--jobs)
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 #: (experiment, mode) -> (metric, limit): ratio <= limit (airline), difference <= limit (gait)
@@ -36,12 +29,12 @@ TARGETS = {
 
 def run_one(job: tuple[str, str, str, str, int, str | None]) -> dict:
     experiment, mode, variant, board, seed, out = job
-    from memhw.nn import experiments
+    from memhw.apps.lstm import run
 
-    kwargs = {"insitu": experiments.VARIANTS[variant]} if mode == "insitu" else {}
+    kwargs = {"variant": variant} if mode == "insitu" else {}
     folder = None if out is None else Path(out) / f"{experiment}_{mode}_{variant}"
     t0 = time.perf_counter()
-    m = getattr(experiments, experiment)(board, mode=mode, seed=seed, out=folder, progress=False, **kwargs)
+    m = run(experiment, board, mode=mode, seed=seed, out=folder, progress=False, **kwargs).metrics
     m["wall_time"] = time.perf_counter() - t0
     m["variant_name"] = variant
     return m
@@ -85,8 +78,10 @@ def main() -> int:
     jobs += [(e, "insitu", v, args.board, args.seed, args.out) for e in experiments_ for v in variants]
     # longest first (in-situ airline), so parallel workers finish together
     jobs.sort(key=lambda j: (j[1] != "insitu", j[0] != "airline"))
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(run_one, jobs))
+    from memhw.apps.population import dask_client
+
+    with dask_client(workers=max(1, args.jobs)) as client:
+        results = client.gather(client.map(run_one, jobs, pure=False))
     order = {(e, m, v): i for i, (e, m, v, *_rest) in enumerate(
         sorted(jobs, key=lambda j: (j[0], j[1] != "exsitu", j[2])))}
     results.sort(key=lambda m: order[(m["experiment"], m["mode"], m["variant_name"])])

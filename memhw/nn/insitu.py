@@ -31,7 +31,7 @@ import numpy as np
 from .crossbar import CrossbarBackend
 from .mapping import WeightMap
 
-__all__ = ["TwoPulseConfig", "TwoPulseUpdater", "insitu_weight_map", "MixedPrecisionConfig", "MixedPrecisionUpdater"]
+__all__ = ["MixedPrecisionConfig", "MixedPrecisionUpdater", "TwoPulseConfig", "TwoPulseUpdater", "insitu_weight_map"]
 
 
 @dataclass(frozen=True)
@@ -100,19 +100,22 @@ class TwoPulseUpdater:
     """
 
     def __init__(self, backend: CrossbarBackend, config: TwoPulseConfig = TwoPulseConfig()):
-        if not backend.weight_map.centred:
-            raise ValueError("in-situ updates need a centred weight map (see insitu_weight_map)")
+        if not isinstance(backend.weight_map, WeightMap) or not backend.weight_map.centred:
+            raise ValueError("in-situ updates need one centred weight map (see insitu_weight_map)")
         self.backend = backend
         self.config = config
         self.k = backend.weight_map.scale / config.set_slope  # V of gate per unit of conductance-weight
-        self.gates = [np.full(s, np.nan) for s in backend.placement.shapes]
-        self._pending = [np.zeros(s) for s in backend.placement.shapes]
+        shapes = [b.shape for b in backend.boards]
+        self.gates = [np.full(s, np.nan) for s in shapes]
+        self._pending = [np.zeros(s) for s in shapes]
         self.pulses = 0
         self.updates = 0
 
     def initialise(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """RESET every used device, SET it at the gate of its initial weight, read back."""
         c = self.config
+        if self.backend.placement is None:
+            self.backend.prepare(weights)
         g_centre = self.backend.weight_map.centre
         vg_centre = (g_centre - c.set_intercept) / c.set_slope
         targets = self._device_values(weights, lambda w: vg_centre + 0.5 * w * self.k)
@@ -265,7 +268,9 @@ class MixedPrecisionUpdater:
         rgrid = np.arange(0.0, 1.9 + 1e-9, 0.025)
         # DOMAIN §1: ~full RESET at 1.7 V, partial steps for 0.3–1.5 V
         self.reset_curve = MonotoneCurve(rgrid, 1.0 - np.exp(-np.exp((rgrid - 1.2) / 0.2)))
-        shapes = backend.placement.shapes
+        if not isinstance(backend.weight_map, WeightMap) or backend.weight_map.centred:
+            raise ValueError("mixed-precision updates need one non-centred weight map")
+        shapes = [b.shape for b in backend.boards]
         self.gain = [np.ones(s) for s in shapes]          # per-device SET gain k (G_cc = k·f(Vg))
         self.silent = [np.zeros(s, np.int16) for s in shapes]  # pulses in a row without a change
         self._last: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
@@ -273,9 +278,12 @@ class MixedPrecisionUpdater:
     # ------------------------------------------------------------------ setup
     def initialise(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Write-and-verify the initial weights; they become the host accumulator."""
-        w_max = self.backend.weight_map.w_max
-        self.host = {k: np.clip(np.array(w, float), -w_max, w_max) for k, w in weights.items()}
-        return self.backend.program(self.host)
+        self.host = {k: np.array(w, float) for k, w in weights.items()}
+        measured = self.backend.program(self.host)  # refuses weights beyond the map's range
+        if self.backend.health is not None:  # known-stuck devices are dead from the start
+            for a, h in enumerate(self.backend.health):
+                self.silent[a][h.stuck] = self.config.give_up
+        return measured
 
     @property
     def dead(self) -> list[np.ndarray]:
@@ -314,7 +322,7 @@ class MixedPrecisionUpdater:
                 ip, im = np.ix_(t.rows_plus, t.cols_plus), np.ix_(t.rows_minus, t.cols_minus)
                 gp, gm = g[ip], g[im]
                 want = self.host[t.key][t.outputs[0]:t.outputs[1], t.inputs[0]:t.inputs[1]].T * scale
-                err = (gp - gm) - want  # > 0: difference too high
+                err = (gp - gm) + cb.repair_offset(t) - want  # > 0: difference too high
                 off = np.abs(err) > c.threshold
                 need = np.abs(err)
                 # "hi" = the device whose decrease helps, "lo" = the one whose increase helps

@@ -17,7 +17,7 @@ import numpy as np
 
 from .backend import Backend
 
-__all__ = ["Layer", "LSTM", "Dense", "LastStep", "Sequential", "ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "LSTM", "Dense", "LastStep", "Layer", "Sequential"]
 
 ACTIVATIONS = ("sigmoid", "softmax", "linear")
 
@@ -38,7 +38,12 @@ class Layer:
     """
 
     key: str = ""
+    name: str | None = None
     W: np.ndarray | None = None
+
+    def config(self) -> dict:
+        """Constructor arguments as plain data (for saving models)."""
+        raise NotImplementedError
 
     def init(self, rng: np.random.Generator) -> None:
         """Draw initial weights."""
@@ -63,13 +68,24 @@ class LSTM(Layer):
     input_size, hidden_size : int
     bias : bool
         Append a constant-1 input (a bias row on the crossbar).
+    name : str, optional
+        Key of the weight matrix (default ``lstm<n>``, n counting LSTM layers).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, name: str | None = None):
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.bias = bool(bias)
+        self.name = name
         self.W = np.zeros((4 * self.hidden_size, self.input_size + self.hidden_size + int(self.bias)))
+
+    @property
+    def out_features(self) -> int:
+        return self.hidden_size
+
+    def config(self) -> dict:
+        return {"type": "LSTM", "input_size": self.input_size, "hidden_size": self.hidden_size, "bias": self.bias,
+                "name": self.key or self.name}
 
     def init(self, rng: np.random.Generator) -> None:
         bound = 1.0 / np.sqrt(self.hidden_size)
@@ -131,16 +147,24 @@ class Dense(Layer):
     in_features, out_features : int
     activation : {"sigmoid", "softmax", "linear"}
     bias : bool
+    name : str, optional
+        Key of the weight matrix (default ``dense<n>``, n counting Dense layers).
     """
 
-    def __init__(self, in_features: int, out_features: int, activation: str = "linear", bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, activation: str = "linear", bias: bool = True,
+                 name: str | None = None):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.activation = activation
         self.bias = bool(bias)
+        self.name = name
         self.W = np.zeros((self.out_features, self.in_features + int(self.bias)))
+
+    def config(self) -> dict:
+        return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features,
+                "activation": self.activation, "bias": self.bias, "name": self.key or self.name}
 
     def init(self, rng: np.random.Generator) -> None:
         bound = 1.0 / np.sqrt(self.in_features)
@@ -186,6 +210,9 @@ class LastStep(Layer):
         self._shape = x.shape
         return x[-1]
 
+    def config(self) -> dict:
+        return {"type": "LastStep"}
+
     def backward(self, dy: np.ndarray) -> tuple[np.ndarray, None]:
         dx = np.zeros(self._shape)
         dx[-1] = dy
@@ -193,7 +220,9 @@ class LastStep(Layer):
 
 
 class Sequential:
-    """A stack of layers; names weight matrices ``"<type><index>"`` (e.g. ``lstm0``).
+    """A stack of layers; names weight matrices by the layer's ``name`` or
+    ``"<type><n>"``, n counting the layers of that type (``lstm0``, ``lstm1``, ``dense0``),
+    so keys do not move when a weightless layer such as :class:`LastStep` is added.
 
     Parameters
     ----------
@@ -211,11 +240,37 @@ class Sequential:
         self.layers = list(layers)
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
-        for index, layer in enumerate(self.layers):
+        counts: dict[str, int] = {}
+        for layer in self.layers:
             if layer.W is not None:
-                layer.key = f"{type(layer).__name__.lower()}{index}"
+                kind = type(layer).__name__.lower()
+                key = getattr(layer, "name", None) or f"{kind}{counts.get(kind, 0)}"
+                counts[kind] = counts.get(kind, 0) + 1
+                if key in self.params:
+                    raise ValueError(f"two layers named {key!r}")
+                layer.key = key
                 layer.init(rng)
                 self.params[layer.key] = layer.W
+
+    @property
+    def per_step(self) -> bool:
+        """True if the model outputs every time step (no :class:`LastStep`)."""
+        return not any(isinstance(layer, LastStep) for layer in self.layers)
+
+    @property
+    def output_size(self) -> int:
+        """Features of the model's output."""
+        return next(layer.out_features for layer in reversed(self.layers) if layer.W is not None)
+
+    @property
+    def output_activation(self) -> str:
+        """Activation of the last Dense layer ("linear" if the model ends with an LSTM)."""
+        last = next(layer for layer in reversed(self.layers) if layer.W is not None)
+        return getattr(last, "activation", "linear")
+
+    def config(self) -> list[dict]:
+        """The architecture as plain data (:func:`~memhw.nn.io.save_model`)."""
+        return [layer.config() for layer in self.layers]
 
     def forward(self, x: np.ndarray, lengths: np.ndarray, backend: Backend) -> np.ndarray:
         """Run the stack on a padded batch (T, B, F) with ``lengths`` (B,)."""
@@ -239,8 +294,19 @@ class Sequential:
             self.params[key] += d
 
     def load(self, params: dict[str, np.ndarray]) -> None:
-        """Copy weights into the layers' arrays (in place)."""
+        """Copy weights into the layers' arrays (in place).
+
+        Raises
+        ------
+        ValueError
+            An unknown key or a weight matrix of another shape.
+        """
         for key, w in params.items():
+            if key not in self.params:
+                raise ValueError(f"no layer {key!r} in the model (layers: {', '.join(self.params)})")
+            w = np.asarray(w, float)
+            if w.shape != self.params[key].shape:
+                raise ValueError(f"{key}: weights of shape {w.shape}, the layer needs {self.params[key].shape}")
             self.params[key][...] = w
 
     def copy_params(self) -> dict[str, np.ndarray]:

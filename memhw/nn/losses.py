@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mse", "cross_entropy"]
+__all__ = ["cross_entropy", "mse"]
 
 
 def mse(y: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,

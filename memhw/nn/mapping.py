@@ -1,4 +1,4 @@
-"""Weights -> differential conductance pairs, and where they sit in the arrays.
+"""Weights -> differential conductance pairs, and the tiles that hold them in the arrays.
 
 Conductance scheme (:class:`WeightMap`)
     A weight is the difference of two devices, ``w = (G+ − G−) / scale``. Devices cannot
@@ -10,34 +10,45 @@ Conductance scheme (:class:`WeightMap`)
     * centred: ``G± = g_centre ± w·scale/2`` -- both devices move, as needed by the
       open-loop gate-voltage updates of in-situ training (:mod:`memhw.nn.insitu`).
 
-    Weights beyond the range are clipped to it.
+    Weights beyond the range raise :class:`~memhw.nn.errors.WeightRangeError` (never
+    clipped silently); :func:`auto_scale` picks a scale per layer that fits. Each layer
+    may have its own map (a mapping key -> WeightMap wherever a map is taken).
 
-Placement (:func:`place`)
-    A weight matrix (out M, in K) is placed as tiles. With ``layout="rows"`` (DOMAIN §3)
+Tiles (:class:`Tile`, made by :func:`~memhw.nn.placement.place`)
+    A weight matrix (out M, in K) is held by tiles. With ``layout="rows"`` (DOMAIN §3)
     a tile holds K_t inputs × M_t outputs on 2·K_t rows (G+ rows then G− rows) × M_t
     columns; the input is driven +v on the G+ rows and −v on the G− rows, so each column
     current is Σ(G+ − G−)·v. With ``layout="columns"`` a tile uses K_t rows × 2·M_t
     columns (G+ and G− in neighbouring columns) and the host subtracts the two currents.
-    Each tile owns its columns; tiles of different layers may share rows (they are never
-    driven at the same time) but never devices. Layers too large for the free space are
-    split: row tiles (input chunks) are summed on the host, column tiles (output chunks)
-    concatenated, across as many arrays as given. Unusable devices (a boolean mask of
-    usable devices per array) are avoided: whole unusable rows/columns are never used,
-    and among the others the rows and columns with the fewest unusable devices are
-    preferred; unusable devices that still fall inside a tile are listed in
-    :attr:`Placement.faulty`.
+    A tile may also have *repair rows*: extra row pairs driven with the same input as one
+    of its inputs, whose devices add to that input's weights (a weight whose own pair
+    cannot hold it gets the rest there, :mod:`memhw.nn.crossbar`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["WeightMap", "Tile", "Placement", "place", "to_conductances", "to_weights", "LAYOUTS"]
+from .errors import WeightRangeError
+
+__all__ = [
+    "LAYOUTS",
+    "Placement",
+    "Tile",
+    "WeightMap",
+    "WeightMaps",
+    "auto_scale",
+    "map_of",
+    "to_conductances",
+    "to_weights",
+]
 
 LAYOUTS = ("rows", "columns")
+#: relative slack before a weight counts as beyond a map's range (float round-off)
+_RANGE_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -51,11 +62,16 @@ class WeightMap:
     g_base : float
         Conductance of a device that carries no weight (one-sided) / lowest target.
     g_max : float
-        Highest conductance target.
+        Highest target of an ordinary weight.
     centred : bool
         Centred scheme around ``g_centre`` instead of one-sided.
     g_centre : float, optional
         Centre of the centred scheme; default midway between ``g_base`` and ``g_max``.
+    g_floor, g_ceiling : float
+        Lowest and highest target any device may be given when a pair compensates a
+        defect through its common mode (e.g. a G− raised to match a stuck-high G+): the
+        whole programmable range of a device (DOMAIN §2.7: G_min ≈ 1–5 µS, G_max ≈
+        300–400 µS), wider than the ordinary ``[g_base, g_max]``.
     """
 
     scale: float = 100e-6
@@ -63,12 +79,16 @@ class WeightMap:
     g_max: float = 300e-6
     centred: bool = False
     g_centre: float | None = None
+    g_floor: float = 5e-6
+    g_ceiling: float = 340e-6
 
     def __post_init__(self) -> None:
         if not (self.scale > 0 and 0 <= self.g_base < self.g_max):
             raise ValueError(f"need scale > 0 and 0 <= g_base < g_max, got {self}")
         if self.g_centre is not None and not self.g_base < self.g_centre < self.g_max:
             raise ValueError("g_centre must lie between g_base and g_max")
+        if not 0 <= self.g_floor <= self.g_base or self.g_ceiling < self.g_max:
+            raise ValueError("need 0 <= g_floor <= g_base and g_ceiling >= g_max")
 
     @property
     def centre(self) -> float:
@@ -82,17 +102,72 @@ class WeightMap:
             return 2.0 * min(self.centre - self.g_base, self.g_max - self.centre) / self.scale
         return (self.g_max - self.g_base) / self.scale
 
+    def check(self, w: np.ndarray, name: str = "weights") -> np.ndarray:
+        """``w`` as a float array; :class:`WeightRangeError` if any |w| exceeds :attr:`w_max`."""
+        w = np.asarray(w, float)
+        big = float(np.abs(w).max(initial=0.0))
+        if not np.isfinite(w).all():
+            raise WeightRangeError(f"{name}: NaN or infinite weights")
+        if big > self.w_max * (1 + _RANGE_SLACK):
+            raise WeightRangeError(
+                f"{name}: |w| up to {big:.3g} exceeds the mappable {self.w_max:.3g} at "
+                f"{self.scale * 1e6:.0f} uS per unit weight; use auto_scale() (a smaller scale for this "
+                "layer) or keep the weights in range when training (fit(..., weight_limit=...))")
+        return w
+
+    def common(self, d: np.ndarray) -> np.ndarray:
+        """Preferred conductance of the lower device of a pair holding difference ``d`` (S)."""
+        d = np.asarray(d, float)
+        return self.centre - 0.5 * np.abs(d) if self.centred else np.full(d.shape, self.g_base)
+
     def to_conductance(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Weights -> (G+, G−) in siemens (clipped to the range)."""
-        w = np.clip(np.asarray(w, float), -self.w_max, self.w_max)
-        if self.centred:
-            half = 0.5 * w * self.scale
-            return self.centre + half, self.centre - half
-        return self.g_base + np.maximum(w, 0.0) * self.scale, self.g_base + np.maximum(-w, 0.0) * self.scale
+        """Weights -> (G+, G−) in siemens (:class:`WeightRangeError` beyond the range)."""
+        d = self.check(w) * self.scale
+        c = self.common(d)
+        return c + np.maximum(d, 0.0), c + np.maximum(-d, 0.0)
 
     def to_weight(self, g_plus: np.ndarray, g_minus: np.ndarray) -> np.ndarray:
         """(G+, G−) -> weights."""
         return (np.asarray(g_plus) - np.asarray(g_minus)) / self.scale
+
+
+#: one map for every layer, or one per layer key
+WeightMaps = WeightMap | Mapping[str, WeightMap]
+
+
+def map_of(maps: WeightMaps, key: str) -> WeightMap:
+    """The map of layer ``key``."""
+    return maps if isinstance(maps, WeightMap) else maps[key]
+
+
+def auto_scale(weights: Mapping[str, np.ndarray], base: WeightMap = WeightMap(), fill: float = 0.9,
+               scale_max: float = 250e-6) -> dict[str, WeightMap]:
+    """A map per layer whose scale puts the layer's largest |w| at ``fill`` of the range.
+
+    A larger scale makes the fixed absolute errors of programming (tolerance, relaxation,
+    write noise) smaller in weight units, so every layer gets the largest scale that
+    holds its weights, up to ``scale_max`` (250 µS per unit weight, the later paper of
+    DOMAIN §1); a layer with weights beyond ``base``'s range gets a smaller one.
+
+    Parameters
+    ----------
+    weights : mapping key -> array
+    base : WeightMap
+        Everything but ``scale`` comes from it.
+    fill : float
+        Fraction of the range the largest weight may use (0 < fill <= 1).
+    scale_max : float
+        Largest scale given, S per unit weight.
+    """
+    if not 0 < fill <= 1:
+        raise ValueError(f"fill must be in (0, 1], got {fill}")
+    out = {}
+    for key, w in weights.items():
+        big = float(np.abs(np.asarray(w, float)).max(initial=0.0))
+        span = base.w_max * base.scale  # siemens the largest weight may take
+        scale = scale_max if big == 0 else min(scale_max, fill * span / big)
+        out[key] = replace(base, scale=scale)
+    return out
 
 
 @dataclass(frozen=True)
@@ -110,6 +185,9 @@ class Tile:
         Rows of the G+ and G− devices of each input (equal for the "columns" layout).
     cols_plus, cols_minus : int ndarray (M_t,)
         Columns of the G+ and G− devices of each output (equal for the "rows" layout).
+    repair : tuple of (input, row_plus, row_minus)
+        Repair row pairs: input index (of the whole layer) they are driven with, and
+        their G+ / G− rows (equal for the "columns" layout).
     """
 
     key: str
@@ -120,17 +198,35 @@ class Tile:
     rows_minus: np.ndarray
     cols_plus: np.ndarray
     cols_minus: np.ndarray
+    repair: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def differential_rows(self) -> bool:
         """True for the "rows" layout (inputs driven ±v), False for column pairs."""
         return not np.array_equal(self.rows_plus, self.rows_minus)
 
+    def row_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(input index, G+ row, G− row) of every row pair, repair rows included."""
+        k = np.arange(*self.inputs)
+        rep = np.array(self.repair, int).reshape(-1, 3)
+        return (np.concatenate([k, rep[:, 0]]), np.concatenate([self.rows_plus, rep[:, 1]]),
+                np.concatenate([self.rows_minus, rep[:, 2]]))
+
+    def rows(self) -> np.ndarray:
+        """Every row the tile drives (sorted)."""
+        _, rp, rm = self.row_pairs()
+        return np.union1d(rp, rm)
+
     def devices(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) index arrays of every device of the tile (for masks)."""
-        rows = np.union1d(self.rows_plus, self.rows_minus)
         cols = np.union1d(self.cols_plus, self.cols_minus)
-        return np.ix_(rows, cols)
+        return np.ix_(self.rows(), cols)
+
+    def with_repair(self, k: int, row_plus: int, row_minus: int) -> Tile:
+        """A copy with one more repair row pair for input ``k`` (one of the tile's inputs)."""
+        if not self.inputs[0] <= k < self.inputs[1]:
+            raise ValueError(f"input {k} is not held by this tile ({self.inputs})")
+        return replace(self, repair=self.repair + ((int(k), int(row_plus), int(row_minus)),))
 
 
 @dataclass
@@ -176,110 +272,68 @@ class Placement:
         return out
 
 
-def _counts(shape: tuple[int, int], usable: np.ndarray | None) -> np.ndarray:
-    return np.zeros(shape, int) if usable is None else (~np.asarray(usable, bool)).astype(int)
+def _block(t: Tile, weights: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The tile's weights, one row per row pair (repair pairs hold 0): (pairs, M_t)."""
+    k, _, _ = t.row_pairs()
+    w = np.asarray(weights[t.key], float)[t.outputs[0]:t.outputs[1]].T[k]
+    w[t.inputs[1] - t.inputs[0]:] = 0.0
+    return w
 
 
-def _pick(candidates: np.ndarray, badness: np.ndarray, n: int) -> np.ndarray:
-    """The n candidates with the least badness (ties: lowest index), sorted."""
-    order = np.lexsort((candidates, badness[candidates]))
-    return np.sort(candidates[order[:n]])
-
-
-def place(layers: Mapping[str, tuple[int, int]], shapes: Sequence[tuple[int, int]] | tuple[int, int],
-          usable: Sequence[np.ndarray | None] | np.ndarray | None = None, layout: str = "rows") -> Placement:
-    """Place weight matrices in one or more arrays without overlap.
-
-    Parameters
-    ----------
-    layers : mapping key -> (M, K)
-        Weight-matrix shapes (outputs, inputs incl. bias), placed in this order
-        (e.g. ``{k: w.shape for k, w in model.params.items()}``).
-    shapes : (rows, cols) or list of them
-        One entry per array (board).
-    usable : bool array or list of them (or None), optional
-        Devices that may be used, per array; default all.
-    layout : {"rows", "columns"}
-        Differential rows (DOMAIN §3) or differential column pairs.
-
-    Returns
-    -------
-    Placement
-
-    Raises
-    ------
-    ValueError
-        The layers do not fit.
-    """
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    shapes = [tuple(shapes)] if np.ndim(shapes[0]) == 0 else [tuple(s) for s in shapes]
-    if usable is None or isinstance(usable, np.ndarray):
-        usable = [usable] * len(shapes)
-    bad = [_counts(s, u) for s, u in zip(shapes, usable)]
-    row_ok = [b.sum(axis=1) < s[1] for b, s in zip(bad, shapes)]  # not a whole bad row
-    col_free = [b.sum(axis=0) < s[0] for b, s in zip(bad, shapes)]  # not a whole bad column
-    rows_per, cols_per = (2, 1) if layout == "rows" else (1, 2)
-    placement = Placement(list(shapes), {k: (int(m), int(n)) for k, (m, n) in layers.items()}, layout=layout)
-    for key, (M, K) in placement.layers.items():
-        k_max = max(int(r.sum()) for r in row_ok) // rows_per
-        if k_max == 0:
-            raise ValueError("no usable rows")
-        n_chunks = -(-K // k_max)
-        bounds = np.linspace(0, K, n_chunks + 1).round().astype(int)
-        for k0, k1 in zip(bounds[:-1], bounds[1:]):
-            m0 = 0
-            while m0 < M:
-                a = next((a for a in range(len(shapes)) if col_free[a].sum() >= cols_per
-                          and row_ok[a].sum() >= rows_per * (k1 - k0)), None)
-                if a is None:
-                    raise ValueError(f"layer {key!r} ({M}x{K}) does not fit in the free space of {shapes}")
-                n_out = min(M - m0, int(col_free[a].sum()) // cols_per)
-                cols = _pick(np.flatnonzero(col_free[a]), bad[a].sum(axis=0), n_out * cols_per)
-                rows = _pick(np.flatnonzero(row_ok[a]), bad[a][:, cols].sum(axis=1), rows_per * (k1 - k0))
-                if layout == "rows":
-                    rp, rm, cp, cm = rows[: k1 - k0], rows[k1 - k0:], cols, cols
-                else:
-                    rp, rm, cp, cm = rows, rows, cols[0::2], cols[1::2]
-                tile = Tile(key, a, (int(k0), int(k1)), (m0, m0 + n_out), rp, rm, cp, cm)
-                placement.tiles.append(tile)
-                col_free[a][cols] = False
-                rr, cc = np.nonzero(bad[a][tile.devices()])
-                placement.faulty.extend((a, int(rows[r]), int(cols[c])) for r, c in zip(rr, cc))
-                m0 += n_out
-    return placement
-
-
-def to_conductances(placement: Placement, weights: Mapping[str, np.ndarray], weight_map: WeightMap,
+def to_conductances(placement: Placement, weights: Mapping[str, np.ndarray], weight_map: WeightMaps,
                     fill: float = np.nan) -> list[np.ndarray]:
-    """Target conductance map of every array.
+    """Target conductance map of every array (repair row pairs hold zero weight).
 
     Parameters
     ----------
     placement : Placement
     weights : mapping key -> (M, K)
-    weight_map : WeightMap
+    weight_map : WeightMap or mapping key -> WeightMap
     fill : float
         Value of devices no tile uses.
 
     Returns
     -------
     list of (rows, cols) arrays, siemens
+
+    Raises
+    ------
+    WeightRangeError
+        A weight beyond its layer's map.
     """
     maps = [np.full(s, fill) for s in placement.shapes]
     for t in placement.tiles:
-        w = np.asarray(weights[t.key])[t.outputs[0]:t.outputs[1], t.inputs[0]:t.inputs[1]]
-        gp, gm = weight_map.to_conductance(w)
-        maps[t.array][np.ix_(t.rows_plus, t.cols_plus)] = gp.T
-        maps[t.array][np.ix_(t.rows_minus, t.cols_minus)] = gm.T
+        _, rp, rm = t.row_pairs()
+        gp, gm = map_of(weight_map, t.key).to_conductance(_block(t, weights))
+        maps[t.array][np.ix_(rp, t.cols_plus)] = gp
+        maps[t.array][np.ix_(rm, t.cols_minus)] = gm
     return maps
 
 
-def to_weights(placement: Placement, conductances: Sequence[np.ndarray], weight_map: WeightMap) -> dict[str, np.ndarray]:
-    """The weights a set of conductance maps represents (inverse of :func:`to_conductances`)."""
+def pair_conductances(t: Tile, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(G+, G−) of every pair of tile ``t`` in conductance map ``g``: each (pairs, M_t)."""
+    _, rp, rm = t.row_pairs()
+    return g[np.ix_(rp, t.cols_plus)], g[np.ix_(rm, t.cols_minus)]
+
+
+def to_weights(placement: Placement, conductances: Sequence[np.ndarray], weight_map: WeightMaps) -> dict[str, np.ndarray]:
+    """The weights a set of conductance maps represents (inverse of :func:`to_conductances`;
+    repair row pairs add to the weights of their input)."""
     out = {k: np.zeros(shape) for k, shape in placement.layers.items()}
     for t in placement.tiles:
-        g = conductances[t.array]
-        w = weight_map.to_weight(g[np.ix_(t.rows_plus, t.cols_plus)], g[np.ix_(t.rows_minus, t.cols_minus)])
-        out[t.key][t.outputs[0]:t.outputs[1], t.inputs[0]:t.inputs[1]] = w.T
+        k, _, _ = t.row_pairs()
+        gp, gm = pair_conductances(t, conductances[t.array])
+        per_pair = map_of(weight_map, t.key).to_weight(gp, gm)  # (pairs, M_t)
+        block = np.zeros((placement.layers[t.key][1], t.outputs[1] - t.outputs[0]))
+        np.add.at(block, k, per_pair)
+        out[t.key][t.outputs[0]:t.outputs[1], t.inputs[0]:t.inputs[1]] = block[t.inputs[0]:t.inputs[1]].T
     return out
+
+
+def __getattr__(name: str):
+    """``memhw.nn.mapping.place``: moved to :mod:`memhw.nn.placement` (kept as an alias)."""
+    if name == "place":
+        from .placement import place
+
+        return place
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,15 @@ import numpy as np
 
 from .mapping import Placement
 
-__all__ = ["layout_figure", "prediction_figure", "confusion_figure", "confusion_matrix"]
+__all__ = [
+    "confusion_figure",
+    "confusion_matrix",
+    "layout_figure",
+    "loss_figure",
+    "population_figure",
+    "prediction_figure",
+    "series_figure",
+]
 
 
 def _pyplot():
@@ -102,6 +110,40 @@ def prediction_figure(months: Sequence[str], truth: np.ndarray, predictions: Map
     return path
 
 
+def series_figure(truth: np.ndarray, predictions: Mapping[str, np.ndarray], path: str | Path,
+                  title: str = "", xlabel: str = "test example", ylabel: str = "value (scaled)") -> Path:
+    """Targets and predictions of a regression over the test examples."""
+    plt = _pyplot()
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(9, 4), constrained_layout=True)
+    ax.plot(truth, "k-", lw=2, label="target")
+    for label, p in predictions.items():
+        ax.plot(p, "-", lw=1.2, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper right")
+    if title:
+        ax.set_title(title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def loss_figure(loss: Sequence[float], path: str | Path, title: str = "") -> Path:
+    """Training loss per epoch (log scale), e.g. of an in-situ run."""
+    plt = _pyplot()
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    ax.semilogy(np.arange(1, len(loss) + 1), loss, "-")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    if title:
+        ax.set_title(title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
     """(true, predicted) counts."""
     m = np.zeros((n_classes, n_classes), int)
@@ -126,7 +168,36 @@ def confusion_figure(labels: np.ndarray, predicted: np.ndarray, n_classes: int, 
     ax.set_xticks(range(n_classes))
     ax.set_yticks(range(n_classes))
     ax.set_title(f"{title} accuracy {acc:.1%}".strip())
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="test sequences")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def population_figure(rows: Sequence[Mapping], key: str, path: str | Path, title: str = "",
+                      goal: float | None = None) -> Path:
+    """One point per (chip, model seed): ``key`` per chip, model seeds as markers, with
+    the median and p90 over all runs (and a goal line)."""
+    plt = _pyplot()
+    path = Path(path)
+    chips = sorted({r["chip"] for r in rows}, key=lambda c: (len(c), c))
+    seeds = sorted({r["seed"] for r in rows})
+    values = np.array([r[key] for r in rows], float)
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(chips) + 2), 4.2), constrained_layout=True)
+    for s, marker in zip(seeds, "osD^v<>p*h"):
+        pts = [(chips.index(r["chip"]), r[key]) for r in rows if r["seed"] == s]
+        ax.plot(*zip(*pts), marker, ls="none", ms=5, alpha=0.8, label=f"model seed {s}")
+    for q, style, label in ((50, "-", "median"), (90, "--", "p90")):
+        ax.axhline(np.percentile(values, q), color="k", ls=style, lw=1, label=f"{label} {np.percentile(values, q):.3g}")
+    if goal is not None:
+        ax.axhline(goal, color="tab:red", ls=":", lw=1.2, label=f"median goal {goal:g}")
+    ax.set_xticks(range(len(chips)))
+    ax.set_xticklabels([c.rsplit("seed=", 1)[-1] for c in chips], fontsize=8)
+    ax.set_xlabel("chip (mock seed or board)")
+    ax.set_ylabel({"ratio": "crossbar ÷ software RMSE", "difference": "software − crossbar accuracy (pt)"}.get(key, key))
+    ax.legend(fontsize=7, ncol=2)
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -1,15 +1,23 @@
-"""Training and inference loops (software, ex-situ and in-situ share them).
+"""Training, inference and evaluation loops (software, ex-situ and in-situ share them).
 
-A *task* is a list of sequences plus targets: per-step target arrays for a
-regression (loss at every valid step, :func:`~memhw.nn.losses.mse`), or integer
-labels for a classification (loss on the last valid step,
-:func:`~memhw.nn.losses.cross_entropy`; end the model with ``LastStep``).
+A *task* is a list of sequences ``(T_i, F)`` plus targets. What the targets mean
+follows the model:
+
+* a model that outputs every step (no ``LastStep``): per-step regression, targets
+  ``(T_i, O)`` arrays (or ``(T_i,)`` for one output), loss on every valid step
+  (:func:`~memhw.nn.losses.mse`);
+* a model that ends with ``LastStep`` and a softmax: classification, integer labels,
+  loss on each sequence's last step (:func:`~memhw.nn.losses.cross_entropy`);
+* a model that ends with ``LastStep`` and any other activation: regression on the last
+  step, targets ``(N,)`` or ``(N, O)`` floats (:func:`~memhw.nn.losses.mse`).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,10 +27,19 @@ from .layers import Sequential
 from .losses import cross_entropy, mse
 from .sequences import pad, step_mask
 
-__all__ = ["History", "fit", "predict", "loss_and_grads"]
+__all__ = ["History", "evaluate", "fit", "loss_and_grads", "predict", "progress_bar", "task_kind"]
 
 #: Applies a weight change to wherever the weights live (float arrays or a crossbar).
 Updater = Callable[[dict[str, np.ndarray]], None]
+KINDS = ("sequence", "classification", "regression")
+
+
+def progress_bar(iterable: Any, desc: str, enabled: bool = True, **kw: Any) -> Any:
+    """A tqdm bar that stays quiet in logs: disabled when stderr is not a terminal
+    (``disable=None``) and refreshed at most every few seconds."""
+    interactive = sys.stderr.isatty()
+    return tqdm(iterable, desc=desc, disable=None if enabled else True, leave=False,
+                mininterval=0.5 if interactive else 30.0, **kw)
 
 
 @dataclass
@@ -32,9 +49,45 @@ class History:
     loss: list[float] = field(default_factory=list)
 
 
-def _is_classification(targets: Sequence | np.ndarray) -> bool:
-    first = np.asarray(targets[0])
-    return first.ndim == 0
+def task_kind(model: Sequential) -> str:
+    """"sequence" (per-step regression), "classification" (last step, softmax) or
+    "regression" (last step, any other output)."""
+    if model.per_step:
+        return "sequence"
+    return "classification" if model.output_activation == "softmax" else "regression"
+
+
+def _check_targets(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence) -> list | np.ndarray:
+    """Targets in the form the loss needs; a clear ValueError otherwise."""
+    kind = task_kind(model)
+    n, out = len(sequences), model.output_size
+    if len(targets) != n:
+        raise ValueError(f"{len(targets)} targets for {n} sequences")
+    if kind == "classification":
+        labels = np.asarray(targets)
+        if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer)
+                                    or np.array_equal(labels, np.round(labels))):
+            raise ValueError("a model ending with LastStep and a softmax is a classifier: targets must be one "
+                             "integer class label per sequence (for regression use another output activation)")
+        labels = labels.astype(int)
+        if labels.min(initial=0) < 0 or labels.max(initial=0) >= out:
+            raise ValueError(f"class labels must lie in 0..{out - 1} (the softmax has {out} outputs)")
+        return labels
+    if kind == "regression":
+        y = np.asarray(targets, float)
+        y = y.reshape(n, -1)
+        if y.shape[1] != out:
+            raise ValueError(f"last-step regression targets must be (N,) or (N, {out}) floats, got {np.shape(targets)}")
+        return y
+    ys = []
+    for i, (x, t) in enumerate(zip(sequences, targets)):
+        t = np.asarray(t, float).reshape(len(t), -1) if np.ndim(t) else np.asarray([[t]], float)
+        if t.shape != (len(x), out):
+            raise ValueError(f"sequence {i}: a per-step model needs targets of shape (T_i, {out}) = "
+                             f"({len(x)}, {out}), got {np.shape(targets[i])}; end the model with LastStep() "
+                             "for one target per sequence")
+        ys.append(t)
+    return ys
 
 
 def loss_and_grads(model: Sequential, backend: Backend, sequences: Sequence[np.ndarray],
@@ -44,7 +97,7 @@ def loss_and_grads(model: Sequential, backend: Backend, sequences: Sequence[np.n
     Parameters
     ----------
     sequences : list of (T_i, F) arrays
-    targets : list of (T_i, O) arrays (regression) or int labels (classification)
+    targets : see the module docstring
     reduction : {"mean", "sum"}
         Of the regression loss over steps (:func:`~memhw.nn.losses.mse`).
 
@@ -53,17 +106,21 @@ def loss_and_grads(model: Sequential, backend: Backend, sequences: Sequence[np.n
     loss : float
     grads : dict key -> array
     """
+    targets = _check_targets(model, sequences, targets)
     x, lengths = pad(sequences)
     y = model.forward(x, lengths, backend)
-    if _is_classification(targets):
-        loss, dy = cross_entropy(y, np.asarray(targets, int))
+    kind = task_kind(model)
+    if kind == "classification":
+        loss, dy = cross_entropy(y, targets)
+    elif kind == "regression":
+        loss, dy = mse(y, targets, reduction=reduction)
     else:
         t, _ = pad(targets)
         loss, dy = mse(y, t, step_mask(lengths, x.shape[0]), reduction)
     return loss, model.backward(dy)
 
 
-def fit(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence, optimizer, epochs: int, *,
+def fit(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence, optimizer: Any, epochs: int, *,
         backend: Backend | None = None, batch_size: int | None = None, updater: Updater | None = None,
         weight_limit: float | None = None, reduction: str = "mean", seed: int = 0, progress: bool = True,
         desc: str = "train") -> History:
@@ -72,7 +129,7 @@ def fit(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence, o
     Parameters
     ----------
     model : Sequential
-    sequences, targets : see :func:`loss_and_grads`
+    sequences, targets : see the module docstring
     optimizer : SGD or RMSprop (anything with ``delta(grads) -> dict``)
     epochs : int
     backend : Backend, optional
@@ -82,15 +139,16 @@ def fit(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence, o
         Default: all sequences in one batch. Batches are reshuffled every epoch.
     updater : callable(delta), optional
         Applies each weight change; default ``model.apply`` (float weights).
-        In-situ training passes :meth:`memhw.nn.insitu.TwoPulseUpdater.apply`.
+        In-situ training passes an updater's ``apply`` (:func:`~memhw.nn.workflow.train_insitu`).
     weight_limit : float, optional
-        Clip float weights to ±limit after each update (the mapping's range).
+        Keep float weights within ±limit (e.g. the mapping's range, ``WeightMap().w_max``):
+        the constraint of the crossbar, applied after every update.
     reduction : {"mean", "sum"}
         Of a regression loss over steps (the paper's lr 0.01 goes with "sum").
     seed : int
         Shuffling seed.
     progress : bool
-        Show a tqdm bar.
+        Show a tqdm bar (on a terminal).
     desc : str
         Label of the bar.
 
@@ -98,12 +156,13 @@ def fit(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence, o
     -------
     History
     """
+    _check_targets(model, sequences, targets)  # fail before the first epoch
     backend = backend or SoftwareBackend(model.params)
     rng = np.random.default_rng(seed)
     n = len(sequences)
     size = n if batch_size is None else int(batch_size)
     history = History()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), desc, progress)
     for _ in bar:
         order = rng.permutation(n) if size < n else np.arange(n)
         losses = []
@@ -123,7 +182,6 @@ def fit(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence, o
                 updater(delta)
             losses.append(loss * len(idx))
         history.loss.append(float(np.sum(losses) / n))
-        bar.set_postfix(loss=f"{history.loss[-1]:.4g}")
     return history
 
 
@@ -134,18 +192,28 @@ def predict(model: Sequential, sequences: Sequence[np.ndarray], backend: Backend
     Returns
     -------
     list of (T_i, O) arrays
-        For a model that outputs every step (regression).
+        For a model that outputs every step.
     ndarray (N, O)
-        For a model that ends with ``LastStep`` (classification).
+        For a model that ends with ``LastStep``.
     """
     backend = backend or SoftwareBackend(model.params)
     size = len(sequences) if batch_size is None else int(batch_size)
     outs: list = []
-    per_step = None
     for s in range(0, len(sequences), size):
         chunk = sequences[s : s + size]
         x, lengths = pad(chunk)
         y = model.forward(x, lengths, backend)
-        per_step = y.ndim == 3
-        outs.extend([y[:n, b] for b, n in enumerate(lengths)] if per_step else list(y))
-    return outs if per_step else np.array(outs)
+        outs.extend([y[:n, b] for b, n in enumerate(lengths)] if model.per_step else list(y))
+    return outs if model.per_step else np.array(outs)
+
+
+def evaluate(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence, backend: Backend | None = None,
+             batch_size: int | None = None) -> dict[str, float]:
+    """Metrics of ``model`` on a task: ``{"accuracy": ...}`` for a classifier,
+    ``{"rmse": ..., "mae": ...}`` otherwise (over every valid step or sequence)."""
+    targets = _check_targets(model, sequences, targets)
+    y = predict(model, sequences, backend, batch_size)
+    if task_kind(model) == "classification":
+        return {"accuracy": float(np.mean(np.argmax(y, axis=1) == targets))}
+    err = np.concatenate([(p - t).ravel() for p, t in zip(y, targets)]) if model.per_step else (y - targets).ravel()
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}

@@ -9,6 +9,7 @@ the board runs the very same loop itself from one PROGRAM request.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any, Callable
@@ -228,7 +229,21 @@ def program(
         for name in ("achieved", "set_pulses", "reset_pulses", "reasons", "converged"):
             run.write(name, getattr(result, name), **({"unit": "S"} if name == "achieved" else {}))
         run.close(status="complete")
+    _record_health(board, result)
     return result
+
+
+# ---------------------------------------------------------------- device health hook
+def _record_health(board: Board, result: ProgramResult) -> None:
+    """Fold the run into the board's stored device-health map (:mod:`memhw.health`).
+    Bookkeeping only: a failure is logged and never fails the programming run."""
+    try:
+        from ..health import record
+
+        record(board, result)
+    except Exception:  # noqa: BLE001 -- never let the health map break programming
+        logging.getLogger("memhw.health").warning("could not update the health map of board %s",
+                                                  getattr(board.info, "serial", "?"), exc_info=True)
 
 
 class _Reporter:

@@ -7,7 +7,7 @@ import numpy as np
 import memhw
 from memhw.calibration import calibration_path, save_calibration, sweeps
 from memhw.dpe.offsets import calibrate_offsets
-from memhw.nn import experiments
+from memhw.apps import lstm as experiments
 
 from .conftest import bridged
 

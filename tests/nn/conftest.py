@@ -33,6 +33,14 @@ def ideal_program(board: memhw.Board, targets: np.ndarray, tolerance: float = 2e
     return SimpleNamespace(achieved=achieved, converged=mask & (np.abs(achieved - targets) <= tolerance))
 
 
+@pytest.fixture(autouse=True)
+def health_dir(tmp_path, monkeypatch):
+    """Device-health maps of these tests go to a temporary folder (never the repository)."""
+    path = tmp_path / "health"
+    monkeypatch.setenv("MEMHW_HEALTH_DIR", str(path))
+    return path
+
+
 @pytest.fixture
 def ideal_boards():
     """A factory of ideal boards (closed at the end of the test)."""

@@ -6,7 +6,8 @@ import numpy as np
 
 from memhw.nn import LSTM, Dense, Sequential, SoftwareBackend, pad
 from memhw.nn.crossbar import CrossbarBackend
-from memhw.nn.mapping import WeightMap, place
+from memhw.nn.mapping import WeightMap
+from memhw.nn.placement import place
 
 from .conftest import ideal_program
 

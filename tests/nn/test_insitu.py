@@ -6,15 +6,21 @@ import numpy as np
 import pytest
 
 import memhw
-from memhw.nn import experiments
+from memhw.apps import lstm
 from memhw.nn.crossbar import CrossbarBackend
-from memhw.nn.insitu import (MixedPrecisionConfig, MixedPrecisionUpdater, TwoPulseConfig, TwoPulseUpdater,
-                             insitu_weight_map)
-from memhw.nn.mapping import WeightMap, place
+from memhw.nn.insitu import (
+    MixedPrecisionConfig,
+    MixedPrecisionUpdater,
+    TwoPulseConfig,
+    TwoPulseUpdater,
+    insitu_weight_map,
+)
+from memhw.nn.mapping import WeightMap
+from memhw.nn.placement import place
 
 
 def _backend(board: memhw.Board, shape: tuple[int, int], **kw) -> CrossbarBackend:
-    return CrossbarBackend(board, place({"d": shape}, board.shape), read_average=4, **kw)
+    return CrossbarBackend(board, place({"d": shape}, board.shape), read_average=4, health=None, **kw)
 
 
 def test_mixed_precision_tracks_the_host_weights_on_the_paper_chip() -> None:
@@ -96,6 +102,5 @@ def test_published_two_pulse_sets_every_device(ideal_boards) -> None:
 
 @pytest.mark.parametrize("variant", ["published", "improved"])
 def test_insitu_experiment_variants_run(variant: str) -> None:
-    m = experiments.airline("mock://?preset=ideal&seed=1", "insitu", epochs=15, progress=False,
-                            insitu=experiments.VARIANTS[variant])
+    m = lstm.airline("mock://?preset=ideal&seed=1", "insitu", epochs=15, progress=False, variant=variant)
     assert m["updates"] == 15 and m["pulses"] > 0 and np.isfinite(m["crossbar_rmse"])

@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memhw.nn.mapping import WeightMap, place, to_conductances, to_weights
+from memhw.nn import PlacementError, WeightRangeError
+from memhw.nn.mapping import WeightMap, to_conductances, to_weights
+from memhw.nn.placement import place
 
 
 @pytest.mark.parametrize("wmap", [WeightMap(), WeightMap(centred=True), WeightMap(scale=250e-6, g_base=5e-6)])
@@ -17,8 +19,8 @@ def test_weight_map_round_trip_and_range(wmap: WeightMap) -> None:
     np.testing.assert_allclose(wmap.to_weight(gp, gm), w, atol=1e-12)
     assert gp.min() >= wmap.g_base - 1e-15 and gm.min() >= wmap.g_base - 1e-15
     assert max(gp.max(), gm.max()) <= wmap.g_max + 1e-15
-    gp, gm = wmap.to_conductance(np.array([10 * wmap.w_max]))  # clipped
-    assert wmap.to_weight(gp, gm)[0] == pytest.approx(wmap.w_max)
+    with pytest.raises(WeightRangeError, match="auto_scale"):  # refused, never clipped
+        wmap.to_conductance(np.array([1.01 * wmap.w_max]))
 
 
 def test_paper_layout_of_the_airline_network() -> None:
@@ -88,7 +90,7 @@ def test_layer_too_large_is_tiled_across_arrays() -> None:
     _check_cover(p)
     assert len({t.inputs for t in p.tiles}) == 3  # 90 inputs on 32-input row tiles
     assert len({t.array for t in p.tiles}) > 1
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(PlacementError, match="needs 7 defect-free array"):
         place({"big": (100, 90)}, (64, 48))
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from memhw.apps import lstm
 from memhw.datasets import airline, synthetic_gait
-from memhw.nn import LSTM, SGD, Dense, LastStep, RMSprop, Sequential
-from memhw.nn import experiments
-from memhw.nn.train import fit, predict
+from memhw.nn import LSTM, SGD, Dense, LastStep, RMSprop, Sequential, fit, predict
 
 from .conftest import ideal_program
 
@@ -34,11 +33,11 @@ def test_software_learns_gait_classes() -> None:
 
 
 def test_experiments_run_exsitu_on_the_ideal_board(tmp_path) -> None:
-    m = experiments.airline("mock://?preset=ideal&seed=1", "exsitu", out=tmp_path, epochs=30,
-                            programmer=ideal_program, progress=False)
+    m = lstm.airline("mock://?preset=ideal&seed=1", "exsitu", out=tmp_path, epochs=30,
+                     programmer=ideal_program, progress=False)
     assert abs(m["crossbar_rmse"] - m["software_rmse"]) < 0.01 and m["weight_error_rms"] < 0.01
-    g = experiments.gait("mock://?preset=ideal&seed=1", "exsitu", out=tmp_path, n_classes=3, epochs=3,
-                         programmer=ideal_program, progress=False)
+    g = lstm.gait("mock://?preset=ideal&seed=1", "exsitu", out=tmp_path, n_classes=3, epochs=3,
+                  programmer=ideal_program, progress=False)
     assert abs(g["difference"]) <= 100 / g["n_test"] + 1e-9 and g["data_source"] == "synthetic"
     for name in ("airline_exsitu.png", "airline_exsitu_layout.png", "gait_exsitu_crossbar.png",
                  "gait_exsitu_software.png", "gait_exsitu_metrics.json"):
@@ -46,5 +45,5 @@ def test_experiments_run_exsitu_on_the_ideal_board(tmp_path) -> None:
 
 
 def test_insitu_two_pulse_training_runs_on_the_ideal_board() -> None:
-    m = experiments.airline("mock://?preset=ideal&seed=1", "insitu", epochs=20, progress=False)
+    m = lstm.airline("mock://?preset=ideal&seed=1", "insitu", epochs=20, progress=False)
     assert m["updates"] == 20 and m["pulses"] > 0 and np.isfinite(m["crossbar_rmse"])
