@@ -114,8 +114,11 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     """A ``dask.distributed`` client, closed on exit: connected to ``scheduler`` if given,
     else to a new :class:`LocalCluster` of ``workers`` single-threaded processes (one
     per core by default) whose BLAS uses one thread (:data:`BLAS_THREADS`)."""
+    import logging
+
     from dask.distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # no scheduler chatter on the console
     if scheduler:
         with Client(scheduler) as client:
             yield client
