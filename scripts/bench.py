@@ -186,7 +186,8 @@ def bench_lstm(repeat: int) -> dict:
     from memhw.datasets import airline
     from memhw.nn import LSTM, Dense, Sequential
     from memhw.nn.crossbar import CrossbarBackend
-    from memhw.nn.mapping import WeightMap, place
+    from memhw.nn.mapping import WeightMap
+    from memhw.nn.placement import place
     from memhw.nn.train import predict
 
     data = airline()
@@ -221,7 +222,8 @@ def bench_dpe(seed: int = 4, lstm_seed: int = 1) -> dict:
     from memhw.mock.params import make_params
     from memhw.nn import LSTM, Dense, Sequential
     from memhw.nn.crossbar import CrossbarBackend
-    from memhw.nn.mapping import WeightMap, place
+    from memhw.nn.mapping import WeightMap
+    from memhw.nn.placement import place
     from memhw.nn.train import predict
     from memhw.peer import PeerServer
 

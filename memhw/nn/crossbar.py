@@ -8,7 +8,7 @@ step), converting column currents back to weight units.
 Programming is defect-aware (:meth:`CrossbarBackend.program`):
 
 1. **Health.** Each board's stored :class:`~memhw.health.HealthMap` is loaded; devices
-   it does not know are probed (:func:`memhw.health.probe`) and the map is saved.
+   it does not know are probed (:func:`memhw.programming.probe`) and the map is saved.
 2. **Placement** around stuck devices and bad lines, with inputs and outputs assigned
    to rows and columns that suit the defects (:func:`~memhw.nn.placement.place`).
 3. **Pair targets** that respect every device's reachable range: a stuck or capped
@@ -288,7 +288,8 @@ class CrossbarBackend:
         return probed
 
     def _probe_unknown(self) -> int:
-        from ..health import probe, save_health
+        from ..health import save_health
+        from ..programming import probe
 
         n = 0
         for a, (board, health) in enumerate(zip(self.boards, self.health)):

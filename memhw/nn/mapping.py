@@ -329,11 +329,3 @@ def to_weights(placement: Placement, conductances: Sequence[np.ndarray], weight_
         out[t.key][t.outputs[0]:t.outputs[1], t.inputs[0]:t.inputs[1]] = block[t.inputs[0]:t.inputs[1]].T
     return out
 
-
-def __getattr__(name: str):
-    """``memhw.nn.mapping.place``: moved to :mod:`memhw.nn.placement` (kept as an alias)."""
-    if name == "place":
-        from .placement import place
-
-        return place
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,7 +38,7 @@ def layout_figure(placement: Placement, path: str | Path, usable: Sequence[np.nd
     path : str or Path
         PNG file to write.
     usable : list of bool arrays, optional
-        Usable-device masks given to :func:`~memhw.nn.mapping.place`.
+        Usable-device masks given to :func:`~memhw.nn.placement.place`.
     """
     plt = _pyplot()
     from matplotlib.colors import ListedColormap

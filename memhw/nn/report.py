@@ -24,6 +24,9 @@ def lstm_plots(run: Any, out: Path) -> list[Path]:
     attrs = dict(run.attrs)
     task, mode = attrs.get("experiment", "lstm"), attrs.get("mode", "")
     figures: list[Path] = []
+    if not ({"target", "software_prediction", "crossbar_prediction", "loss"} & names):
+        return figures
+    out.mkdir(parents=True, exist_ok=True)  # the report's folder is made when a figure is drawn
     if {"target", "software_prediction", "crossbar_prediction"} <= names:
         truth, sw, hw = (run.read(n) for n in ("target", "software_prediction", "crossbar_prediction"))
         if "software_accuracy" in attrs:

@@ -11,7 +11,8 @@ import pytest
 
 import memhw
 from memhw.algorithms.tuning import Reason
-from memhw.health import DeviceState, HealthMap, health_path, load_health, observe_result, probe, save_health
+from memhw.health import DeviceState, HealthMap, health_path, load_health, observe_result, save_health
+from memhw.programming import probe
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ def test_lstm_command_writes_metrics_figures_and_a_reportable_session(tmp_path, 
     for name in ("mackey_exsitu.png", "mackey_exsitu_layout.png"):
         assert (out / name).stat().st_size > 0
     summary, figures = report(out / "session.h5", tmp_path / "report")
-    assert "_lstm: complete" in summary
+    assert "_lstm (complete)" in summary
     assert any(f.name.endswith("_predictions.png") for f in figures)
 
 
