@@ -82,6 +82,10 @@ class NetworkLayer:
     out_scale : float
         Output units per ampere of column current.
     tiles : tuple of LayerTile
+    out_offset : tuple of float, optional
+        One value per matrix output (4H for an LSTM, ``n_out`` for a dense layer), in
+        output units, subtracted from the products: their zero-input outputs, which the
+        host measured. Empty: none.
     """
 
     kind: str
@@ -92,6 +96,7 @@ class NetworkLayer:
     in_volts: float = 0.0
     out_scale: float = 0.0
     tiles: tuple[LayerTile, ...] = ()
+    out_offset: tuple[float, ...] = ()
 
     @property
     def out_dim(self) -> int:
@@ -139,4 +144,21 @@ class NetworkSpec:
             "tile_count": [len(layer.tiles) for layer in layers], "tiles": [t.tile for t in tiles],
             "in_start": [t.in_start for t in tiles], "out_start": [t.out_start for t in tiles],
             "tile_gain": [auto_gain if t.gain == "auto" else int(t.gain) for t in tiles],
+            "out_offset": self._offsets(),
         }
+
+    def _offsets(self) -> np.ndarray:
+        """LOAD_NETWORK ``out_offset``: empty when no layer has one, else every weighted
+        layer's (zeros where a layer has none)."""
+        weighted = [layer for layer in self.layers if layer.kind != "last_step"]
+        if not any(len(layer.out_offset) for layer in weighted):
+            return np.zeros(0, np.float32)
+        parts = []
+        for layer in weighted:
+            n = 4 * layer.n_out if layer.kind == "lstm" else layer.n_out
+            offset = np.asarray(layer.out_offset, np.float32).reshape(-1) if len(layer.out_offset) else np.zeros(n)
+            if offset.size != n:
+                raise ValueError(f"out_offset of a {layer.kind} layer of {layer.n_out} outputs needs {n} values, "
+                                 f"not {offset.size}")
+            parts.append(offset)
+        return np.concatenate(parts).astype(np.float32)

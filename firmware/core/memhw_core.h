@@ -63,6 +63,10 @@
 #ifndef MEMHW_NETWORK_TILES
 #define MEMHW_NETWORK_TILES 32u
 #endif
+/* matrix outputs of a loaded network's out_offset (LOAD_NETWORK: 4H per LSTM, n_out per DENSE) */
+#ifndef MEMHW_NETWORK_OUTPUTS
+#define MEMHW_NETWORK_OUTPUTS 128u
+#endif
 
 /* floats of calibration a board of rows x cols with n_gains TIA gains needs (SET_CALIBRATION) */
 #define MEMHW_CALIBRATION_FLOATS(rows, cols, n_gains) (2u * (rows) + 4u * (cols) + 2u * (cols) * (n_gains))
@@ -170,6 +174,7 @@ typedef struct memhw_layer {
     uint8_t kind, bias, activation, n_tiles, first_tile;
     uint16_t n_in, n_out;
     float in_volts, out_scale;
+    uint16_t offset_at;       /* its out_offset values start at net.offset[offset_at] (if net.has_offset) */
 } memhw_layer_t;
 
 /* A tile of a layer: which tile, where it sits in the layer's matrix, its gain (255: auto). */
@@ -181,8 +186,10 @@ typedef struct memhw_net_tile {
 typedef struct memhw_network {
     uint8_t n_layers;         /* 0: none loaded */
     uint8_t n_tiles;
+    uint8_t has_offset;       /* 1: LOAD_NETWORK gave out_offset */
     memhw_layer_t layer[MEMHW_MAX_LAYERS];
     memhw_net_tile_t tiles[MEMHW_NETWORK_TILES];
+    float offset[MEMHW_NETWORK_OUTPUTS];
 } memhw_network_t;
 
 /* One cached reply: its key and where its payload lies in the cache arena. */

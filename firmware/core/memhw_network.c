@@ -200,6 +200,34 @@ static int check_fields(memhw_op_t *op, uint32_t *n_tiles)
     return MEMHW_DONE;
 }
 
+/* out_offset: empty, or one finite value per matrix output of every weighted layer (network.py _with_offsets);
+ * *need: that number */
+static int check_offsets(memhw_op_t *op, uint32_t n, uint32_t *need)
+{
+    const memhw_value_t *off = &op->v[MEMHW_LOAD_NETWORK_REQUEST_OUT_OFFSET];
+    memhw_layer_t l;
+    uint32_t i, first = 0;
+    *need = 0;
+    for (i = 0; i < n; i++) {
+        layer_of(op->v, i, first, &l);
+        first += l.n_tiles;
+        *need += l.kind == MEMHW_LAYER_KIND_LAST_STEP ? 0u : matrix_out(&l);
+    }
+    if (off->n == 0u) {
+        return MEMHW_DONE;
+    }
+    if (off->n != *need) {
+        return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "out_offset has %u values, expected 0 or %u (the weighted "
+                            "layers' matrix outputs)", off->n, *need);
+    }
+    for (i = 0; i < off->n; i++) {
+        if (!finite(f32_of(off, i))) {
+            return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "out_offset must be finite");
+        }
+    }
+    return MEMHW_DONE;
+}
+
 int memhw_handle_load_network(memhw_op_t *op)
 {
     memhw_core_t *c = op->c;
@@ -207,8 +235,15 @@ int memhw_handle_load_network(memhw_op_t *op)
     uint32_t n = op->v[MEMHW_LOAD_NETWORK_REQUEST_KINDS].n, n_tiles, i, first = 0;
     int per_step = 1;
     uint8_t *p;
-    if (check_fields(op, &n_tiles) != MEMHW_DONE || check_layers(op, n) != MEMHW_DONE) {
+    const memhw_value_t *off = &op->v[MEMHW_LOAD_NETWORK_REQUEST_OUT_OFFSET];
+    uint32_t outputs, at = 0;
+    if (check_fields(op, &n_tiles) != MEMHW_DONE || check_layers(op, n) != MEMHW_DONE ||
+        check_offsets(op, n, &outputs) != MEMHW_DONE) {
         return MEMHW_REFUSED;
+    }
+    if (off->n && outputs > MEMHW_NETWORK_OUTPUTS) {
+        return memhw_refuse(op, MEMHW_STATUS_TOO_LARGE, "out_offset of %u matrix outputs: this board keeps at most %u "
+                            "(MEMHW_NETWORK_OUTPUTS)", outputs, (uint32_t)MEMHW_NETWORK_OUTPUTS);
     }
     if (n_tiles > MEMHW_NETWORK_TILES) {
         return memhw_refuse(op, MEMHW_STATUS_TOO_LARGE, "a network of %u tiles: this board keeps at most %u "
@@ -222,6 +257,12 @@ int memhw_handle_load_network(memhw_op_t *op)
         layer_of(op->v, i, first, &net->layer[i]);
         first += net->layer[i].n_tiles;
         per_step &= net->layer[i].kind != MEMHW_LAYER_KIND_LAST_STEP;
+        net->layer[i].offset_at = (uint16_t)at;
+        at += net->layer[i].kind == MEMHW_LAYER_KIND_LAST_STEP ? 0u : matrix_out(&net->layer[i]);
+    }
+    net->has_offset = off->n != 0u;
+    for (i = 0; i < off->n; i++) {
+        net->offset[i] = f32_of(off, i);
     }
     for (i = 0; i < n_tiles; i++) {
         net_tile_of(op->v, i, &net->tiles[i]);
@@ -375,6 +416,14 @@ static void matmul(run_t *run, const memhw_layer_t *l, uint32_t r)
                     current = current - memhw_current(c, neg[k], g[m + k], code[m + k]);
                 }
                 *a = *a + current * l->out_scale;
+            }
+        }
+    }
+    if (run->net->has_offset) { /* after every tile: the products' zero-input outputs, measured by the host */
+        const float *off = run->net->offset + l->offset_at;
+        for (e = 0; e < r; e++) {
+            for (k = 0; k < mo; k++) {
+                run->ws.a[e * mo + k] = run->ws.a[e * mo + k] - off[k];
             }
         }
     }

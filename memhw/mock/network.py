@@ -15,7 +15,7 @@ that of :class:`memhw.nn.LSTM`: cell input (tanh), input, forget, output (sigmoi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,6 +52,8 @@ class Layer:
     in_volts: np.float32
     out_scale: np.float32
     tiles: tuple[tuple[int, int, int, int | None], ...]
+    #: subtracted from the matrix outputs (output units, float32), or None
+    offset: np.ndarray | None = None
 
     @property
     def matrix_in(self) -> int:
@@ -146,9 +148,30 @@ def load_network(hw: "MockHardware", v: dict, op: Operation) -> dict:
         layers.append(Layer(int(v["kinds"][i]), int(v["n_in"][i]), int(v["n_out"][i]), bool(v["bias"][i]),
                             int(v["activation"][i]), F32(v["in_volts"][i]), F32(v["out_scale"][i]), tuple(tiles)))
     _check_layers(hw, layers)
+    layers = _with_offsets(layers, v["out_offset"])
     hw.network = Network(tuple(layers))
     return {"n_inputs": hw.network.n_inputs, "n_outputs": hw.network.n_outputs,
             "per_step": int(hw.network.last_step is None)}
+
+
+def _with_offsets(layers: list[Layer], offsets: np.ndarray) -> list[Layer]:
+    """The layers with their share of LOAD_NETWORK's ``out_offset`` (empty: none)."""
+    if offsets.size == 0:
+        return layers
+    weighted = [layer for layer in layers if layer.kind != KIND["LAST_STEP"]]
+    need = sum(layer.matrix_out for layer in weighted)
+    if offsets.size != need:
+        raise Refused("BAD_PAYLOAD", f"out_offset has {offsets.size} values, expected 0 or {need} (the weighted "
+                                     "layers' matrix outputs)")
+    if not np.all(np.isfinite(offsets)):
+        raise Refused("BAD_PAYLOAD", "out_offset must be finite")
+    out, at = [], 0
+    for layer in layers:
+        if layer.kind != KIND["LAST_STEP"]:
+            layer = replace(layer, offset=offsets[at : at + layer.matrix_out].astype(F32))
+            at += layer.matrix_out
+        out.append(layer)
+    return out
 
 
 class _Runner:
@@ -175,6 +198,8 @@ class _Runner:
             if tile.neg_cols.size:
                 current = current[:, :m] - current[:, m:]
             a[:, o0 : o0 + m] += current[:, :m] * layer.out_scale
+        if layer.offset is not None:
+            a -= layer.offset
         return a
 
     def compute_time(self, values: int) -> None:

@@ -100,6 +100,31 @@ class RepairReport:
                 "stuck_used": self.stuck_used, "probed": self.probed, "rounds": self.rounds}
 
 
+def _per_board(fn: Callable[[list], list], work: Mapping[int, list]) -> list:
+    """``fn(items)`` for every board's items, each board in its own thread (``memhw-board-<a>``)
+    so that the boards' requests overlap on their links; the results in board order. An
+    exception of any board is raised once all have finished."""
+    import threading
+
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def run(a: int, items: list) -> None:
+        try:
+            results[a] = fn(items)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(a, items), name=f"memhw-board-{a}") for a, items in work.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [p for a in sorted(results) for p in results[a]]
+
+
 class CrossbarBackend:
     """Matrix products in the arrays of one or more boards.
 
@@ -183,6 +208,13 @@ class CrossbarBackend:
         self.relax_delay = float(relax_delay)
         self.cubic: list[float] = []
         self.baseline: list[np.ndarray] = []
+        #: per tile of the placement: its id on its board (DEFINE_TILE) and its zero-input
+        #: currents, when every board offers VMM_TILE (else products are full-array VMMs)
+        self.tile_ids: list[int] = []
+        self.tile_baseline: list[np.ndarray] = []
+        self._network: Any = None  # the network loaded on the board (memhw.nn.onboard)
+        #: why the last :meth:`run_model` ran on the host ("" when it ran on the board)
+        self.on_board_reason: str | None = None
         if self.vmm_average < 1:
             raise ValueError(f"vmm_average must be >= 1, got {vmm_average}")
         self.health: list[Any] | None = self._load_health(health)
@@ -456,6 +488,8 @@ class CrossbarBackend:
         board, v = self.boards[array], self.v_read
         used = self.placement.used(array) & ~self._stuck(array)
         rows = np.flatnonzero(used.any(axis=1))
+        if rows.size == 0:  # a board the placement does not use
+            return 0.0
         block = slice(int(rows[0]), int(rows[-1]) + 1)
         # one TIA gain for both reads (auto-ranging could switch gains between them, whose
         # calibrations differ slightly): the largest that keeps the largest current in range
@@ -489,15 +523,45 @@ class CrossbarBackend:
         return np.clip(v, -self.boards[array].info.limits.v_read, self.boards[array].info.limits.v_read)
 
     def measure_baseline(self, samples: int = BASELINE_SAMPLES) -> list[np.ndarray]:
-        """Column currents of every array at zero input (averaged), subtracted from every
-        product: what the rows' DAC offsets drive through all devices of a column (in a
-        VMM every row line is driven, in a conductance read the other rows are grounded)
-        and the TIA offsets. Called by :meth:`program`; call again after moving the boards."""
+        """Column currents at zero input (averaged), subtracted from every product: what the
+        rows' DAC offsets drive through the devices of a column (in a full-array VMM every
+        row line is driven; a tile VMM grounds the rows outside the tile) and the TIA
+        offsets. On boards that offer tiles (VMM_TILE) the tiles are defined here and each
+        tile's own baseline measured. Called by :meth:`program`; call again after moving
+        the boards."""
+        self._network = None
         self.baseline = []
         for board in self.boards:
             zero = np.zeros((samples, board.shape[0]))
             self.baseline.append(board.vmm(zero).mean(axis=0))
+        self.tile_ids, self.tile_baseline = self._define_tiles(), []
+        for t, ident in zip(self.placement.tiles if self.tile_ids else (), self.tile_ids):
+            pairs = len(t.row_pairs()[0])
+            self.tile_baseline.append(self.boards[t.array].vmm_tile(ident, np.zeros((samples, pairs))).mean(axis=0))
         return self.baseline
+
+    def _define_tiles(self) -> list[int]:
+        """Define every tile of the placement on its board (ids 0.. per board); [] when a
+        board does not offer tiles or holds more tiles than it keeps."""
+        from firmware_protocol import SCHEMA
+
+        from ..netspec import TileSpec
+
+        tiles = self.placement.tiles
+        per_board = [sum(t.array == a for t in tiles) for a in range(len(self.boards))]
+        if not all(b.supports("DEFINE_TILE") and b.supports("VMM_TILE") for b in self.boards) \
+                or max(per_board, default=0) > SCHEMA.max_tiles:
+            return []
+        ids, next_id = [], [0] * len(self.boards)
+        for t in tiles:
+            _, rows_plus, rows_minus = t.row_pairs()
+            spec = TileSpec(rows=rows_plus, cols=t.cols_plus, neg_rows=rows_minus if t.differential_rows else (),
+                            neg_cols=() if t.differential_rows else t.cols_minus)
+            ident = next_id[t.array]
+            next_id[t.array] += 1
+            self.boards[t.array].define_tile(ident, spec)
+            ids.append(ident)
+        return ids
 
     def _vmm(self, array: int, v: np.ndarray) -> np.ndarray:
         """``board.vmm(v)`` minus the zero-input baseline, averaged over ``vmm_average``
@@ -512,7 +576,9 @@ class CrossbarBackend:
         return self._weights[key]
 
     def matmul(self, key: str, z: np.ndarray) -> np.ndarray:
-        """``z @ W.T`` in the arrays: one ``board.vmm`` per tile for all rows of ``z``."""
+        """``z @ W.T`` in the arrays: one product request per tile for all rows of ``z``
+        (a tile VMM when the boards offer it, else a full-array VMM); the tiles of different
+        boards run concurrently, each board's in turn."""
         if self.placement is None:
             raise RuntimeError("nothing placed yet: call program() first")
         z = np.atleast_2d(np.asarray(z, float))
@@ -521,17 +587,58 @@ class CrossbarBackend:
             raise ValueError(f"{key}: input has {z.shape[1]} features, the layer {K}")
         s = np.maximum(self.input_range, np.abs(z).max(axis=1, keepdims=True))
         u = self.v_read * z / s
-        y = np.zeros((len(z), M))
         unit = self.v_read * self.map_of(key).scale
-        for t in self.placement.tiles_of(key):
-            board = self.boards[t.array]
-            v = np.zeros((len(z), board.shape[0]))
-            k, rp, rm = t.row_pairs()
-            drive = self._drive(t.array, u[:, k])
-            v[:, rp] = drive
-            if t.differential_rows:
-                v[:, rm] = -drive
-            i = self._vmm(t.array, v)
-            current = i[:, t.cols_plus] if t.differential_rows else i[:, t.cols_plus] - i[:, t.cols_minus]
+        tiles = [(i, t) for i, t in enumerate(self.placement.tiles) if t.key == key]
+        by_board: dict[int, list] = {}
+        for i, t in tiles:
+            by_board.setdefault(t.array, []).append((i, t))
+
+        def products(work: list) -> list[tuple[Any, np.ndarray]]:
+            return [(t, self._tile_current(i, t, u)) for i, t in work]
+
+        done = _per_board(products, by_board) if len(by_board) > 1 else products(next(iter(by_board.values()), []))
+        y = np.zeros((len(z), M))
+        for t, current in done:
             y[:, t.outputs[0]:t.outputs[1]] += current / unit
         return y * s
+
+    def _tile_current(self, index: int, t: Tile, u: np.ndarray) -> np.ndarray:
+        """The (n, M_t) output currents of tile ``t`` (placement index ``index``) for the
+        scaled inputs ``u`` (n, K) of its layer, baseline removed."""
+        k, rp, rm = t.row_pairs()
+        drive = self._drive(t.array, u[:, k])
+        if self.tile_ids:
+            n = self.vmm_average
+            v = drive if n == 1 else np.repeat(drive, n, axis=0)
+            i = self.boards[t.array].vmm_tile(self.tile_ids[index], v)
+            i = i if n == 1 else i.reshape(len(drive), n, -1).mean(axis=1)
+            return self.tile_output(t, i - self.tile_baseline[index])
+        v = np.zeros((len(u), self.boards[t.array].shape[0]))
+        v[:, rp] = drive
+        if t.differential_rows:
+            v[:, rm] = -drive
+        i = self._vmm(t.array, v)
+        return i[:, t.cols_plus] if t.differential_rows else i[:, t.cols_plus] - i[:, t.cols_minus]
+
+    @staticmethod
+    def tile_output(t: Tile, i: np.ndarray) -> np.ndarray:
+        """A tile VMM's currents (cols, then neg_cols) -> its (…, M_t) output currents."""
+        m = t.cols_plus.size
+        return i[..., :m] if t.differential_rows else i[..., :m] - i[..., m:]
+
+    # ------------------------------------------------------------ on the board
+    def run_model(self, model: Any, sequences: Sequence[np.ndarray],
+                  progress: Callable[[int, int], None] | None = None) -> Any:
+        """Run ``model`` over ``sequences`` on the board itself (LOAD_NETWORK, RUN_NETWORK):
+        every time step there, only inputs and outputs on the wire. Returns the outputs
+        (as :func:`memhw.nn.predict`), or None when the board path cannot reproduce this
+        backend's products (the reason is logged at INFO; :attr:`on_board_reason`)."""
+        from .onboard import OnBoardNetwork
+
+        if self._network is None or self._network.model is not model:
+            self._network = OnBoardNetwork.build(self, model)
+        self.on_board_reason = self._network.reason
+        if self._network.reason:
+            log.info("crossbar: running %s on the host: %s", type(model).__name__, self._network.reason)
+            return None
+        return self._network.run(sequences, progress)

@@ -186,8 +186,13 @@ def fit(model: Sequential, sequences: Sequence[np.ndarray], targets: Sequence, o
 
 
 def predict(model: Sequential, sequences: Sequence[np.ndarray], backend: Backend | None = None,
-            batch_size: int | None = None) -> list[np.ndarray] | np.ndarray:
+            batch_size: int | None = None, on_board: bool = True) -> list[np.ndarray] | np.ndarray:
     """Run ``model`` on sequences.
+
+    On a backend that can run the whole model on its board (``run_model``: a
+    :class:`~memhw.nn.CrossbarBackend` on one protocol 2.1 board, :mod:`memhw.nn.onboard`)
+    every time step runs there, one request per batch of sequences; otherwise, or with
+    ``on_board=False``, time steps run here, each product in the backend.
 
     Returns
     -------
@@ -197,6 +202,11 @@ def predict(model: Sequential, sequences: Sequence[np.ndarray], backend: Backend
         For a model that ends with ``LastStep``.
     """
     backend = backend or SoftwareBackend(model.params)
+    run_model = getattr(backend, "run_model", None) if on_board else None
+    if run_model is not None and len(sequences):
+        outs = run_model(model, sequences)
+        if outs is not None:
+            return outs
     size = len(sequences) if batch_size is None else int(batch_size)
     outs: list = []
     for s in range(0, len(sequences), size):

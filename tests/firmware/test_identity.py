@@ -290,7 +290,7 @@ def _calibration(rng: np.random.Generator, n_gains: int) -> dict:
             "tia_gain": f(0.95, 1.05, 64 * n_gains), "tia_offset": f(-2e-3, 2e-3, 64 * n_gains)}
 
 
-def _network(kinds, n_in, n_out, bias, activation, tiles, in_volts=None, out_scale=None) -> dict:
+def _network(kinds, n_in, n_out, bias, activation, tiles, in_volts=None, out_scale=None, out_offset=()) -> dict:
     """LOAD_NETWORK fields; ``tiles``: per layer a list of (tile, in_start, out_start, gain)."""
     n = len(kinds)
     flat = [t for layer in tiles for t in layer]
@@ -298,7 +298,8 @@ def _network(kinds, n_in, n_out, bias, activation, tiles, in_volts=None, out_sca
             "in_volts": np.full(n, 0.1, np.float32) if in_volts is None else np.asarray(in_volts, np.float32),
             "out_scale": np.full(n, 2e4, np.float32) if out_scale is None else np.asarray(out_scale, np.float32),
             "tile_count": [len(layer) for layer in tiles], "tiles": [t[0] for t in flat],
-            "in_start": [t[1] for t in flat], "out_start": [t[2] for t in flat], "tile_gain": [t[3] for t in flat]}
+            "in_start": [t[1] for t in flat], "out_start": [t[2] for t in flat], "tile_gain": [t[3] for t in flat],
+            "out_offset": np.asarray(out_offset, np.float32)}
 
 
 def _tile(tile: int, rows, cols, neg_rows=(), neg_cols=()) -> dict:
@@ -362,6 +363,8 @@ def _script_21(session: int) -> list[bytes]:
         _req(26, "DEFINE_TILE", _tile(3, range(9, 13), [51]), s),       # another size: refused
         _req(27, "SET_CALIBRATION", {k: [] for k in _calibration(rng, 4)}, s),  # nominal again
         _req(28, "VMM_TILE", {"tile": 1, "n": 1, "gains": [255], "inputs": rng.integers(-1311, 1311, 5)}, s),
+        _req(29, "LOAD_NETWORK", dict(LSTM_NET, out_offset=rng.uniform(-0.05, 0.05, 9).astype(np.float32)), s),
+        _req(30, "RUN_NETWORK", {"lengths": [3, 2], "inputs": lstm_inputs[:15], "progress_steps": 0}, s),
     ]
     cal = _calibration(rng, 4)
     bad_cal = [dict(cal, col_gain=cal["col_gain"][:5]), dict(cal, row_offset=np.full(ROWS, np.nan, np.float32)),
@@ -395,7 +398,8 @@ def _script_21(session: int) -> list[bytes]:
                 dict(LSTM_NET, out_scale=np.array([np.inf, 1.0], np.float32)),
                 dict(LSTM_NET, in_start=[1, 0]), dict(LSTM_NET, tile_gain=[255, 8]),
                 _network([1], [4], [1], [0], [0], [[(3, 0, 0, 1)]]),              # covers 3 of 4 inputs
-                _network([1], [6], [1], [0], [0], [[(3, 0, 0, 1), (3, 2, 0, 1)]])]  # overlapping tiles
+                _network([1], [6], [1], [0], [0], [[(3, 0, 0, 1), (3, 2, 0, 1)]]),  # overlapping tiles
+                dict(LSTM_NET, out_offset=np.zeros(5, np.float32)), dict(LSTM_NET, out_offset=np.full(9, np.nan, np.float32))]
     bad_runs = [{"lengths": [], "inputs": [], "progress_steps": 0}, {"lengths": [2, 0], "inputs": [0.0] * 6,
                                                                      "progress_steps": 0},
                 {"lengths": [2], "inputs": [0.0] * 5, "progress_steps": 0},
