@@ -81,6 +81,14 @@ _PURPOSE = {"PROGRAM": "on-board programming", "READ_REFERENCE": "self-calibrati
 WAIT_MAX = 3600.0
 
 
+def _input_codes(values: np.ndarray) -> tuple[np.float32, np.ndarray]:
+    """RUN_NETWORK inputs: a binary32 scale and int16 codes, ``value ≈ code * scale``, the
+    largest magnitude at code 32767 (finer than the 16-bit row DACs resolve a drive)."""
+    top = float(np.max(np.abs(values))) if values.size else 0.0
+    scale = np.float32(top / 32767.0) if top > 0 else np.float32(1.0)
+    return scale, np.clip(np.rint(values / float(scale)), -32767, 32767).astype(np.int16)
+
+
 def _selection(selected: np.ndarray) -> dict[str, np.ndarray]:
     """The ``mask`` and ``index`` fields of a device selection: whichever is shorter."""
     mask = np.packbits(selected, bitorder="little")
@@ -1069,10 +1077,10 @@ class Board:
         f32_max = float(np.finfo(np.float32).max)
         for k, x in enumerate(seqs):
             check_range(f"sequences[{k}]", x, -f32_max, f32_max, "")
-        # a request and its reply must both fit the board's message size: f32 values per sequence
+        # a request (i16 inputs) and its reply (f32 outputs) must both fit the board's message size
         out_per_step = spec.n_outputs if spec.per_step else 0
-        cost = [max(len(x) * spec.n_inputs, len(x) * out_per_step + spec.n_outputs) + 1 for x in seqs]
-        budget = (self.info.max_message - _REQUEST_SLACK) // 4
+        cost = [max(2 * len(x) * spec.n_inputs, 4 * (len(x) * out_per_step + spec.n_outputs)) + 4 for x in seqs]
+        budget = self.info.max_message - _REQUEST_SLACK
         if max(cost) > budget:
             raise LimitError(f"a sequence of {max(len(x) for x in seqs)} steps does not fit the board's "
                              f"{self.info.max_message}-byte messages")
@@ -1103,8 +1111,9 @@ class Board:
             steps = int(lengths.max())
             # a few progress frames keep the link's timeout fed on a long run; more when shown
             every = max(1, -(-steps // (_PROGRESS_SHOWN if progress is not None else _PROGRESS_FRAMES)))
-            r = self._request("RUN_NETWORK", {"lengths": lengths, "progress_steps": every,
-                                              "inputs": np.concatenate(batch).astype(np.float32).reshape(-1)},
+            scale, codes = _input_codes(np.concatenate(batch).reshape(-1))
+            r = self._request("RUN_NETWORK", {"lengths": lengths, "progress_steps": every, "input_scale": scale,
+                                              "inputs": codes},
                               progress=on_progress, resumable=True)
             out = np.asarray(r["outputs"], dtype=float).reshape(-1, spec.n_outputs)
             clipped += int(r["clipped"])

@@ -180,35 +180,66 @@ def bench_programming(seed: int = 4) -> list[dict]:
     return rows
 
 
-def bench_lstm(repeat: int) -> dict:
-    """Airline LSTM(15) -> Dense(1) inference: host time per time step on the in-process
-    mock vs software, and the hardware time of one inference (whole series)."""
-    from memhw.datasets import airline
-    from memhw.nn import LSTM, Dense, Sequential
-    from memhw.nn.crossbar import CrossbarBackend
-    from memhw.nn.mapping import WeightMap
-    from memhw.nn.placement import place
-    from memhw.nn.train import predict
+#: how an inference reaches the board: protocol 2.0's full-array VMM per time step, 2.1's
+#: tile VMM per time step, 2.1's RUN_NETWORK (the recurrence on the board)
+LSTM_PATHS = {"vmm_2.0": ("&protocol=2.0", False), "tile_2.1": ("", False), "on_board_2.1": ("", True)}
 
-    data = airline()
-    model = Sequential([LSTM(1, 15), Dense(15, 1, "sigmoid")], seed=0)
-    steps = len(data.x)
-    with memhw.connect("mock://?preset=paper&seed=1") as board:
+
+def _inference(address: str, model, sequences: list, on_board: bool) -> dict:
+    """One inference of ``sequences`` through ``model`` programmed on a fresh board: host
+    wall time, requests, wire bytes, the board's virtual busy time, estimated hardware time."""
+    from memhw.nn import CrossbarBackend, predict
+
+    with memhw.connect(address) as board:
         emu: BoardEmulator = board.link.transport.peer
-        placement = place({k: w.shape for k, w in model.params.items()}, board.shape)
-        cb = CrossbarBackend(board, placement, weight_map=WeightMap())
+        board.calibration = calibrate_board(board)  # as memhw.apps does for a board without a file
+        cb = CrossbarBackend(board, health=None)
         cb.program(model.params)
-        t_sw = best_of(lambda: predict(model, [data.x]), repeat)
+        if on_board:
+            predict(model, sequences[:1], cb)  # loads the network (once per programmed model)
         s = board.link.stats
         busy0, bytes0, req0 = emu.hardware.counters.busy_time, s.bytes_total, s.requests
-        t_hw = best_of(lambda: predict(model, [data.x], cb), 1)
-        hw_busy = emu.hardware.counters.busy_time - busy0
-        wire = s.bytes_total - bytes0
-        vmms = s.requests - req0
-    return {"steps": steps, "software_s_per_step": t_sw / steps, "crossbar_s_per_step": t_hw / steps,
-            "ratio": t_hw / t_sw, "vmm_requests": vmms, "hardware_s": hw_busy, "wire_bytes": wire,
-            "est_s_115200": hw_busy + wire * BITS_PER_BYTE / BAUD_SLOW,
-            "est_s_12M": hw_busy + wire * BITS_PER_BYTE / BAUD_FAST}
+        emulated0 = emu.counters.handler_seconds
+        t0 = time.perf_counter()
+        predict(model, sequences, cb, on_board=on_board)
+        wall = time.perf_counter() - t0
+        emulated = emu.counters.handler_seconds - emulated0  # the emulated board's own work (its physics)
+        hw, wire = emu.hardware.counters.busy_time - busy0, s.bytes_total - bytes0
+        if on_board and cb.on_board_reason:
+            raise RuntimeError(f"on-board path not taken: {cb.on_board_reason}")
+        return {"wall_s": wall, "emulator_s": emulated, "host_s": wall - emulated, "requests": s.requests - req0, "wire_bytes": wire, "hardware_s": hw,
+                "est_s_115200": hw + wire * BITS_PER_BYTE / BAUD_SLOW,
+                "est_s_12M": hw + wire * BITS_PER_BYTE / BAUD_FAST,
+                "link_share_12M": wire * BITS_PER_BYTE / BAUD_FAST / (hw + wire * BITS_PER_BYTE / BAUD_FAST)}
+
+
+def bench_lstm(repeat: int) -> dict:
+    """LSTM inference three ways side by side (LSTM_PATHS), same chip and weights:
+    the airline LSTM(15) -> Dense(1) over the whole series, and a batch of 450 sequences x
+    8 steps through LSTM(14 -> 13) -> Dense(10); host time per time step of the airline
+    series against software."""
+    from memhw.datasets import airline
+    from memhw.nn import LSTM, Dense, LastStep, Sequential, predict
+
+    data = airline()
+    air = Sequential([LSTM(1, 15), Dense(15, 1, "sigmoid")], seed=0)
+    batch_model = Sequential([LSTM(14, 13), LastStep(), Dense(13, 10, "softmax")], seed=0)
+    rng = np.random.default_rng(0)
+    batch = [rng.uniform(-1, 1, (8, 14)) for _ in range(450)]
+    base = "mock://?preset=paper&seed=1"
+    out: dict = {"airline_steps": len(data.x), "batch": "450 x 8 steps"}
+    for name, (query, on_board) in LSTM_PATHS.items():
+        out[f"airline_{name}"] = _inference(base + query, air, [data.x], on_board)
+        out[f"batch_{name}"] = _inference(base + query, batch_model, batch, on_board)
+    t_sw = best_of(lambda: predict(air, [data.x]), repeat)
+    out["software_s_per_step"] = t_sw / len(data.x)
+    for name in LSTM_PATHS:  # host time: the wall time less what the emulated board computed (its physics)
+        a = out[f"airline_{name}"]
+        a["host_s_per_step"] = a["host_s"] / len(data.x)
+        a["wall_s_per_step"] = a["wall_s"] / len(data.x)
+        a["host_step_ratio"] = a["host_s_per_step"] / out["software_s_per_step"]
+        a["wall_step_ratio"] = a["wall_s_per_step"] / out["software_s_per_step"]
+    return out
 
 
 def bench_dpe(seed: int = 4, lstm_seed: int = 1) -> dict:
@@ -314,6 +345,68 @@ def markdown_dpe(d: dict) -> list[str]:
     return lines
 
 
+def goal_keys(r: dict) -> dict:
+    """The keys issue #14 names, each with the same measurement through protocol 2.0's
+    messages in the same run (``*_2_0``)."""
+    q = r["lstm"]
+    out = {
+        "lstm_airline_hw_s_115200": q["airline_on_board_2.1"]["est_s_115200"],
+        "lstm_airline_hw_s_115200_2_0": q["airline_vmm_2.0"]["est_s_115200"],
+        "lstm_airline_hw_s_12M": q["airline_on_board_2.1"]["est_s_12M"],
+        "lstm_airline_link_share_12M": q["airline_on_board_2.1"]["link_share_12M"],
+        "lstm_airline_hw_s_12M_2_0": q["airline_vmm_2.0"]["est_s_12M"],
+        "lstm_batch_hw_s_115200": q["batch_on_board_2.1"]["est_s_115200"],
+        "lstm_batch_hw_s_115200_2_0": q["batch_vmm_2.0"]["est_s_115200"],
+        "lstm_host_step_ratio": q["airline_on_board_2.1"]["host_step_ratio"],
+        "lstm_host_step_ratio_2_0": q["airline_vmm_2.0"]["host_step_ratio"],
+        "lstm_wall_step_ratio": q["airline_on_board_2.1"]["wall_step_ratio"],
+        "request_us": r["request"]["board_status_us"],
+    }
+    rows = {p["algorithm"]: p for p in r.get("programming", ()) if p["tolerance"] == 2e-6}
+    if rows:
+        out.update({
+            "program_host_hw_s_115200": rows["adaptive"]["est_s_115200"],
+            "program_host_hw_s_115200_2_0": rows["adaptive (protocol 2.0 messages)"]["est_s_115200"],
+            "program_onboard_hw_s_115200": rows["adaptive (on board)"]["est_s_115200"],
+            "program_onboard_hw_s_115200_2_0": rows["adaptive (on board, protocol 2.0)"]["est_s_115200"],
+            "program_onboard_chip_s": rows["adaptive (on board)"]["hardware_s"],
+            "program_host_rounds": rows["adaptive"]["rounds"],
+            "program_onboard_rounds": rows["adaptive (on board)"]["rounds"],
+        })
+    return out
+
+
+def markdown_goals(r: dict) -> list[str]:
+    """Issue #14's goals beside protocol 2.0's messages, measured in the same run."""
+    g, q = r["goals"], r["lstm"]
+    lines = ["", "The link at the speed of the chip (issue #14): each row beside the same work through protocol "
+             "2.0's messages (full-array `VMM` per time step, `READ_MAP` and `PULSE_SET`/`PULSE_RESET` per round), "
+             "same chips, same weights and targets, same run:", "",
+             "| measurement | protocol 2.0 messages | protocol 2.1 | goal |", "|---|---|---|---|",
+             f"| airline LSTM(15) → Dense(1), whole series ({q['airline_steps']} steps), est. hardware time @115 200 "
+             f"baud | {g['lstm_airline_hw_s_115200_2_0']:.2f} s | {g['lstm_airline_hw_s_115200']:.3f} s (`RUN_NETWORK`) "
+             "| ≤ 0.5 s |",
+             f"| the same @12 Mbit/s (link share) | {g['lstm_airline_hw_s_12M_2_0'] * 1e3:.1f} ms | "
+             f"{g['lstm_airline_hw_s_12M'] * 1e3:.2f} ms ({g['lstm_airline_link_share_12M']:.0%}) | link ≤ 50 % |",
+             f"| 450 × 8-step batch, LSTM(14→13) → Dense(10), @115 200 baud | {g['lstm_batch_hw_s_115200_2_0']:.1f} s "
+             f"| {g['lstm_batch_hw_s_115200']:.1f} s | ≤ 15 s |",
+             f"| host time per time step ÷ float software (emulator's own work excluded) | "
+             f"{g['lstm_host_step_ratio_2_0']:.1f}× | {g['lstm_host_step_ratio']:.2f}× | ≤ 5× |",
+             f"| … including the in-process emulator's physics | "
+             f"{q['airline_vmm_2.0']['wall_step_ratio']:.1f}× | {g['lstm_wall_step_ratio']:.1f}× | |",
+             f"| one small request (`Board.status()`) through the full in-process stack | | "
+             f"{g['request_us']:.0f} µs | ≤ 50 µs |"]
+    if "program_host_hw_s_115200" in g:
+        lines += [
+            f"| whole array to ±2 µS, host loop, est. hardware time @115 200 baud | "
+            f"{g['program_host_hw_s_115200_2_0']:.1f} s | {g['program_host_hw_s_115200']:.1f} s | ≤ 20 s |",
+            f"| whole array to ±2 µS, on board (`PROGRAM`), @115 200 baud | "
+            f"{g['program_onboard_hw_s_115200_2_0']:.1f} s | {g['program_onboard_hw_s_115200']:.1f} s "
+            f"(chip {g['program_onboard_chip_s']:.2f} s) | ≤ 2 × the chip's time |",
+            f"| rounds: host loop / on board | | {g['program_host_rounds']} / {g['program_onboard_rounds']} | equal |"]
+    return lines
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else \
         f"{seconds / 3600:.1f} h"
@@ -363,15 +456,8 @@ def markdown(r: dict) -> str:
                 f"| {p['converged_own']:.2%} | {p['within_tol_read32']:.2%} | {p['error_std_read32'] * 1e6:.2f} µS "
                 f"| {p['error_std_truth'] * 1e6:.2f} µS | {p['rounds']} | {p['round_trips']} | {p['wall_s']:.1f} s "
                 f"| {p['est_s_115200']:.1f} s | {p['est_s_12M']:.2f} s |")
-    if "lstm" in r:
-        q = r["lstm"]
-        lines += ["", f"Airline LSTM(15) → Dense(1) inference over the whole series ({q['steps']} time steps, "
-                      "`paper` preset, weights programmed by write-and-verify):", "",
-                  "| host time per time step: software | crossbar (in-process mock) | ratio | VMM requests "
-                  "| est. hardware time per inference @115 200 baud | @12 Mbit/s |",
-                  "|---|---|---|---|---|---|",
-                  f"| {q['software_s_per_step'] * 1e6:.0f} µs | {q['crossbar_s_per_step'] * 1e6:.0f} µs | {q['ratio']:.1f}× "
-                  f"| {q['vmm_requests']} | {q['est_s_115200']:.2f} s | {q['est_s_12M'] * 1e3:.1f} ms |"]
+    if "goals" in r:
+        lines += markdown_goals(r)
     if "prior" in r:
         p = r["prior"]
         lines += ["", f"Gate → conductance prior from a characterisation sweep (rows 0–31, 20–250 µS, ±2 µS, "
@@ -407,12 +493,15 @@ def main() -> None:
         print(md)
         return
     r["protocol"] = bench_protocol(args.repeat)
+    r["request"] = bench_request_cost()
     r["model"] = bench_model(args.repeat)
     r["lstm"] = bench_lstm(args.repeat)
     if not args.quick:
         r["programming"] = bench_programming()
         r["prior"] = bench_prior(0)
         r["dpe"] = bench_dpe()
+    r["goals"] = goal_keys(r)
+    r.update(r["goals"])  # the keys issue #14 names, at the top level
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(r, indent=2))
     md = markdown(r)

@@ -518,11 +518,12 @@ static void step(run_t *run, uint32_t t, uint8_t *outputs)
     const memhw_value_t *lengths = &run->op->v[MEMHW_RUN_NETWORK_REQUEST_LENGTHS];
     const memhw_value_t *inputs = &run->op->v[MEMHW_RUN_NETWORK_REQUEST_INPUTS];
     uint32_t n_in = run->net->layer[0].n_in, feat = n_in, b, e = 0, k, r;
+    float scale = run->op->v[MEMHW_RUN_NETWORK_REQUEST_INPUT_SCALE].f;
     for (b = 0; b < run->batch; b++) {
         if (memhw_u16_at(lengths, b) > t) {
-            for (k = 0; k < n_in; k++) {
-                uint32_t bits = memhw_get32(inputs->p + 4u * ((run->ws.starts[b] + t) * n_in + k));
-                memcpy(&run->ws.x[e * n_in + k], &bits, sizeof bits);
+            for (k = 0; k < n_in; k++) { /* input = code * input_scale, binary32 */
+                int16_t code = (int16_t)memhw_get16(inputs->p + 2u * ((run->ws.starts[b] + t) * n_in + k));
+                run->ws.x[e * n_in + k] = (float)code * scale;
             }
             e++;
         }
@@ -562,7 +563,7 @@ static int check_run(memhw_op_t *op, uint32_t *steps, uint32_t *total)
     const memhw_network_t *net = &op->c->net;
     const memhw_value_t *lengths = &op->v[MEMHW_RUN_NETWORK_REQUEST_LENGTHS];
     const memhw_value_t *inputs = &op->v[MEMHW_RUN_NETWORK_REQUEST_INPUTS];
-    uint32_t b, k, n_in;
+    uint32_t b, n_in;
     if (!net->n_layers) {
         return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "no network is loaded in this session (LOAD_NETWORK)");
     }
@@ -584,9 +585,10 @@ static int check_run(memhw_op_t *op, uint32_t *steps, uint32_t *total)
         return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "inputs has %u values, expected sum(lengths) * %u = %u",
                             inputs->n, n_in, *total * n_in);
     }
-    for (k = 0; k < inputs->n; k++) {
-        if (!finite(f32_of(inputs, k))) {
-            return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "inputs must be finite");
+    {
+        float scale = op->v[MEMHW_RUN_NETWORK_REQUEST_INPUT_SCALE].f;
+        if (!(finite(scale) && scale > 0.0f)) {
+            return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "input_scale must be finite and > 0");
         }
     }
     return MEMHW_DONE;

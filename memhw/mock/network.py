@@ -248,14 +248,15 @@ def run_network(hw: "MockHardware", v: dict, op: Operation) -> dict:
     if v["inputs"].size != lengths.sum() * n_in:
         raise Refused("BAD_PAYLOAD", f"inputs has {v['inputs'].size} values, expected sum(lengths) * {n_in} "
                                      f"= {int(lengths.sum()) * n_in}")
-    if not np.all(np.isfinite(v["inputs"])):
-        raise Refused("BAD_PAYLOAD", "inputs must be finite")
+    scale = F32(v["input_scale"])
+    if not (np.isfinite(scale) and scale > 0):
+        raise Refused("BAD_PAYLOAD", "input_scale must be finite and > 0")
     cut = net.last_step
     body = net.layers if cut is None else net.layers[:cut]
     head = () if cut is None else net.layers[cut + 1:]
     batch, steps = lengths.size, int(lengths.max())
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    x_all = v["inputs"].astype(F32).reshape(-1, n_in)
+    x_all = (v["inputs"].astype(F32) * scale).reshape(-1, n_in)
     state = {k: (np.zeros((batch, layer.n_out), F32), np.zeros((batch, layer.n_out), F32))
              for k, layer in enumerate(body) if layer.kind == KIND["LSTM"]}
     run = _Runner(hw, net)

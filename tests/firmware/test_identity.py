@@ -302,6 +302,12 @@ def _network(kinds, n_in, n_out, bias, activation, tiles, in_volts=None, out_sca
             "out_offset": np.asarray(out_offset, np.float32)}
 
 
+def _run_fields(lengths, inputs, progress_steps: int = 0) -> dict:
+    """RUN_NETWORK fields: inputs as int16 codes of one binary32 scale (1/8192)."""
+    return {"lengths": lengths, "input_scale": np.float32(1 / 8192), "progress_steps": progress_steps,
+            "inputs": np.rint(np.asarray(inputs, float) * 8192).astype(np.int16)}
+
+
 def _tile(tile: int, rows, cols, neg_rows=(), neg_cols=()) -> dict:
     return {"tile": tile, "rows": list(rows), "neg_rows": list(neg_rows), "cols": list(cols),
             "neg_cols": list(neg_cols)}
@@ -324,7 +330,7 @@ def _script_21(session: int) -> list[bytes]:
     index = fp.pack_offsets(np.flatnonzero(devices))
     lstm_inputs = rng.uniform(-1, 1, 9 * 3).astype(np.float32)
     steps = [
-        _req(2, "RUN_NETWORK", {"lengths": [1], "inputs": [0.0, 0.0, 0.0], "progress_steps": 0}, s),  # none loaded
+        _req(2, "RUN_NETWORK", _run_fields([1], [0.0, 0.0, 0.0]), s),  # none loaded
         _req(3, "DEFINE_TILE", _tile(0, range(8), range(10), range(8, 16), range(10, 20)), s),
         _req(4, "DEFINE_TILE", _tile(1, range(5), range(20, 28)), s),
         _req(5, "DEFINE_TILE", _tile(2, range(6), range(30, 38), (), range(38, 46)), s),
@@ -345,10 +351,10 @@ def _script_21(session: int) -> list[bytes]:
                                    "amplitude": [7000], "gate": [16384], "width": rng.integers(0, 400, 8),
                                    "progress_rows": 0}, s, flags=WANT_PROGRESS),
         _req(15, "LOAD_NETWORK", LSTM_NET, s),
-        _req(16, "RUN_NETWORK", {"lengths": [3, 5, 1], "inputs": lstm_inputs, "progress_steps": 2}, s,
+        _req(16, "RUN_NETWORK", _run_fields([3, 5, 1], lstm_inputs, 2), s,
              flags=WANT_PROGRESS),
         _req(17, "LOAD_NETWORK", LAST_NET, s),
-        _req(18, "RUN_NETWORK", {"lengths": [2, 4], "inputs": lstm_inputs[:18], "progress_steps": 0}, s),
+        _req(18, "RUN_NETWORK", _run_fields([2, 4], lstm_inputs[:18], 0), s),
         _req(19, "SET_CALIBRATION", _calibration(rng, 4), s),
         _req(20, "VMM_TILE", {"tile": 0, "n": 4, "gains": [], "inputs": rng.integers(-1311, 1311, 32)}, s),
         _req(21, "PULSE_DEVICES", {"kind": 0, "row_start": 2, "row_count": 4, **_sel(index=index),
@@ -357,14 +363,14 @@ def _script_21(session: int) -> list[bytes]:
         _req(22, "PULSE_DEVICES", {"kind": 1, "row_start": 2, "row_count": 4, **_sel(index=index),
                                    "amplitude": rng.integers(5000, 9000, 8), "gate": [16384], "width": [100],
                                    "progress_rows": 3}, s),
-        _req(23, "RUN_NETWORK", {"lengths": [4, 2], "inputs": lstm_inputs[:18], "progress_steps": 1}, s),
+        _req(23, "RUN_NETWORK", _run_fields([4, 2], lstm_inputs[:18], 1), s),
         _req(24, "DEFINE_TILE", _tile(3, range(9, 12), [51]), s),       # same size: the network changes
-        _req(25, "RUN_NETWORK", {"lengths": [2], "inputs": lstm_inputs[:6], "progress_steps": 0}, s),
+        _req(25, "RUN_NETWORK", _run_fields([2], lstm_inputs[:6], 0), s),
         _req(26, "DEFINE_TILE", _tile(3, range(9, 13), [51]), s),       # another size: refused
         _req(27, "SET_CALIBRATION", {k: [] for k in _calibration(rng, 4)}, s),  # nominal again
         _req(28, "VMM_TILE", {"tile": 1, "n": 1, "gains": [255], "inputs": rng.integers(-1311, 1311, 5)}, s),
         _req(29, "LOAD_NETWORK", dict(LSTM_NET, out_offset=rng.uniform(-0.05, 0.05, 9).astype(np.float32)), s),
-        _req(30, "RUN_NETWORK", {"lengths": [3, 2], "inputs": lstm_inputs[:15], "progress_steps": 0}, s),
+        _req(30, "RUN_NETWORK", _run_fields([3, 2], lstm_inputs[:15], 0), s),
     ]
     cal = _calibration(rng, 4)
     bad_cal = [dict(cal, col_gain=cal["col_gain"][:5]), dict(cal, row_offset=np.full(ROWS, np.nan, np.float32)),
@@ -400,10 +406,10 @@ def _script_21(session: int) -> list[bytes]:
                 _network([1], [4], [1], [0], [0], [[(3, 0, 0, 1)]]),              # covers 3 of 4 inputs
                 _network([1], [6], [1], [0], [0], [[(3, 0, 0, 1), (3, 2, 0, 1)]]),  # overlapping tiles
                 dict(LSTM_NET, out_offset=np.zeros(5, np.float32)), dict(LSTM_NET, out_offset=np.full(9, np.nan, np.float32))]
-    bad_runs = [{"lengths": [], "inputs": [], "progress_steps": 0}, {"lengths": [2, 0], "inputs": [0.0] * 6,
-                                                                     "progress_steps": 0},
-                {"lengths": [2], "inputs": [0.0] * 5, "progress_steps": 0},
-                {"lengths": [1], "inputs": [0.0, np.inf, 0.0], "progress_steps": 0}]
+    bad_runs = [_run_fields([], []), _run_fields([2, 0], [0.0] * 6), _run_fields([2], [0.0] * 5),
+                dict(_run_fields([1], [0.0] * 3), input_scale=np.float32(np.inf)),
+                dict(_run_fields([1], [0.0] * 3), input_scale=np.float32(0.0)),
+                dict(_run_fields([1], [0.0] * 3), input_scale=np.float32(-1.0))]
     seq = 100
     for name, cases in (("SET_CALIBRATION", bad_cal), ("DEFINE_TILE", bad_tiles), ("VMM_TILE", bad_vmm),
                         ("READ_DEVICES", bad_reads), ("PULSE_DEVICES", bad_pulses), ("LOAD_NETWORK", bad_nets),
