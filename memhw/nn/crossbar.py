@@ -637,8 +637,8 @@ class CrossbarBackend:
 
         if self._network is None or self._network.model is not model:
             self._network = OnBoardNetwork.build(self, model)
-        self.on_board_reason = self._network.reason
-        if self._network.reason:
-            log.info("crossbar: running %s on the host: %s", type(model).__name__, self._network.reason)
+        self.on_board_reason = self._network.reason or self._network.unsuited(sequences)
+        if self.on_board_reason:
+            log.info("crossbar: running %s on the host: %s", type(model).__name__, self.on_board_reason)
             return None
         return self._network.run(sequences, progress)

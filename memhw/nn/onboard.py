@@ -55,13 +55,26 @@ class OnBoardNetwork:
         backend.boards[0].load_network(spec)
         return cls(model, backend, spec, "")
 
+    def unsuited(self, sequences: Sequence[np.ndarray]) -> str:
+        """Why these sequences cannot run on the board ("" if they can): inputs beyond
+        ``input_range``, which the host path rescales per sample and the board would clip."""
+        top = max((float(np.max(np.abs(x))) for x in sequences if np.size(x)), default=0.0)
+        if top > self.backend.input_range:
+            return f"inputs reach {top:g}, beyond input_range {self.backend.input_range:g} (the host rescales them)"
+        return ""
+
     def run(self, sequences: Sequence[np.ndarray], progress: Callable[[int, int], None] | None = None) -> Any:
         """The model's outputs over ``sequences``: a list of (T_i, O) arrays (an output per
-        step) or an (N, O) array (a model ending in LastStep), as :func:`memhw.nn.predict`."""
+        step) or an (N, O) array (a model ending in LastStep), as :func:`memhw.nn.predict`.
+
+        Raises
+        ------
+        ValueError
+            Sequences the board cannot run (:meth:`unsuited`)."""
         seqs = [np.asarray(x, float).reshape(len(x), -1) for x in sequences]
-        top = max((float(np.abs(x).max()) for x in seqs if x.size), default=0.0)
-        if top > self.backend.input_range:  # the host path would rescale these samples
-            raise ValueError(f"inputs reach {top:g}, beyond input_range {self.backend.input_range:g}")
+        why = self.unsuited(seqs)
+        if why:
+            raise ValueError(why)
         run = self.backend.boards[0].run_network(seqs, progress=progress)
         softmax = getattr(self.model.layers[-1], "activation", "") == "softmax"
         if self.spec.per_step:

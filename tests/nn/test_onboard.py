@@ -109,13 +109,19 @@ def test_what_the_board_cannot_reproduce_runs_on_the_host(address, options, reas
         cb.boards[0].close()
 
 
-def test_inputs_beyond_the_input_range_are_refused_on_the_board_path() -> None:
+def test_inputs_beyond_the_input_range_run_on_the_host() -> None:
+    """The host path rescales such samples; the board would clip them: predict() stays on the host."""
     model = _model()
     cb = _backend("mock://?preset=ideal&seed=3&rows=64", model)
     try:
+        loud = [np.full((3, 2), 2.0)]
+        y = predict(model, loud, cb)
+        assert "beyond input_range" in cb.on_board_reason and len(y[0]) == 3
+        assert np.allclose(y[0], predict(model, loud, cb, on_board=False)[0])  # ideal: the same products
         with pytest.raises(ValueError, match="input_range"):
-            cb.run_model(model, [np.full((3, 2), 2.0)])
-        assert len(predict(model, [np.full((3, 2), 2.0)], cb, on_board=False)[0]) == 3  # the host rescales
+            cb._network.run(loud)
+        predict(model, _sequences(1), cb)
+        assert cb.on_board_reason == ""  # the next batch within range runs on the board again
     finally:
         cb.boards[0].close()
 
