@@ -277,17 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("experiment", choices=("airline", "gait", "mackey"))
     sp.add_argument("--mode", choices=("exsitu", "insitu"), default="exsitu")
     sp.add_argument("--seed", type=int, default=0, help="seed of the network (and synthetic data)")
-    sp.add_argument("--epochs", type=int, default=None, help="training epochs (default: the task's own)")
+    sp.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the task's own)")
     sp.add_argument("--variant", choices=("improved", "published", "thresholded"), default="improved",
                     help="in-situ update scheme (default %(default)s; published = the paper's open-loop two-pulse)")
     sp.add_argument("--out", help="folder for figures, metrics and the session file")
     pop = sp.add_argument_group("population (instead of --board)")
-    pop.add_argument("--chips", type=int, default=0, metavar="N", help="run on N emulated chips (mock seeds 1..N)")
+    pop.add_argument("--chips", type=positive_int, default=0, metavar="N",
+                     help="run on N emulated chips (mock seeds 1..N)")
     pop.add_argument("--preset", default="paper", help="mock preset of --chips (default %(default)s)")
     pop.add_argument("--boards", metavar="ADDR,ADDR", help="run on these boards (comma-separated addresses)")
     pop.add_argument("--seeds", metavar="S,S", help="model seeds (default: --seed)")
     pop.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to use (default: a local cluster)")
-    pop.add_argument("--workers", type=int, default=None, help="local cluster processes (default: one per core)")
+    pop.add_argument("--workers", type=positive_int, default=None,
+                     help="local cluster processes (default: one per core)")
 
     sp = add("demo", cmd_demo, "run the demonstration session on the board")
     sp.add_argument("--out", default="demo-out", help="folder for the session's files (default %(default)s; "

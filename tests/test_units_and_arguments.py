@@ -65,6 +65,8 @@ def test_npy_targets_that_are_not_siemens_are_refused_naming_the_file(content, w
     (["read", "--average", "0"], "must be at least 1"),
     (["sweep", "noise", "--reads", "x"], "is not a whole number"),
     (["demo", "--lstm-epochs", "-3"], "must be at least 1"),
+    (["lstm", "airline", "--epochs", "0"], "must be at least 1"),
+    (["lstm", "airline", "--chips", "-2"], "must be at least 1"),
     (["calibrate", "board", "--average", "0"], "must be at least 1"),
 ])
 def test_flags_are_checked_in_their_own_unit(argv, message, capsys) -> None:
