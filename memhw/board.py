@@ -40,6 +40,7 @@ from .codes import CodeConverter
 from .conversions import AUTO_GAIN, READ_VOLTAGE, LimitCodes, conductance_codes, conductances
 from .errors import (
     BoardBusy,
+    BoardError,
     LimitError,
     MemhwError,
     NotSupported,
@@ -1105,16 +1106,26 @@ class Board:
             batches.append((start, stop))
             start = stop
         total_steps = sum(max(len(x) for x in seqs[a:b]) for a, b in batches)
-        for a, b in batches:
+        while batches:
+            a, b = batches.pop(0)
             batch = seqs[a:b]
             lengths = np.array([len(x) for x in batch], np.uint16)
             steps = int(lengths.max())
             # a few progress frames keep the link's timeout fed on a long run; more when shown
             every = max(1, -(-steps // (_PROGRESS_SHOWN if progress is not None else _PROGRESS_FRAMES)))
             scale, codes = _input_codes(np.concatenate(batch).reshape(-1))
-            r = self._request("RUN_NETWORK", {"lengths": lengths, "progress_steps": every, "input_scale": scale,
-                                              "inputs": codes},
-                              progress=on_progress, resumable=True)
+            try:
+                r = self._request("RUN_NETWORK", {"lengths": lengths, "progress_steps": every,
+                                                  "input_scale": scale, "inputs": codes},
+                                  progress=on_progress, resumable=True)
+            except BoardError as exc:
+                # a board whose state memory holds fewer sequences refuses before running: halve the batch
+                if exc.status_name != "TOO_LARGE" or b - a < 2:
+                    raise
+                mid = (a + b) // 2
+                batches[:0] = [(a, mid), (mid, b)]
+                total_steps += max(len(x) for x in seqs[a:mid]) + max(len(x) for x in seqs[mid:b]) - steps
+                continue
             out = np.asarray(r["outputs"], dtype=float).reshape(-1, spec.n_outputs)
             clipped += int(r["clipped"])
             outputs.extend(np.split(out, np.cumsum(lengths)[:-1]) if spec.per_step else out)

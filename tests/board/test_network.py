@@ -195,3 +195,34 @@ def test_the_board_checks_a_network_itself(fields, status) -> None:
         spec = _load(board, last_step=False)
         with pytest.raises(memhw.BoardError, match=status):
             board._request("LOAD_NETWORK", {**spec.fields(), **fields})
+
+
+def test_a_batch_the_board_cannot_hold_is_halved_until_it_fits(mocker) -> None:
+    """A board with little state memory (the C core's example port) refuses a large
+    RUN_NETWORK batch TOO_LARGE before running it; the host halves the batch until each
+    part fits, and the outputs are those of one batch (ideal: the same products)."""
+    with memhw.connect("mock://?preset=ideal&seed=6&rows=32") as board:
+        _load(board, last_step=True)
+        seqs = _sequences(n=9)
+        whole = board.run_network(seqs).outputs
+        real = board._request
+        sizes: list[int] = []
+
+        def small_board(message, fields=None, **kw):
+            if message == "RUN_NETWORK":
+                sizes.append(len(fields["lengths"]))
+                if len(fields["lengths"]) > 2:
+                    raise memhw.BoardError(8, "TOO_LARGE", "a batch of more than 2 sequences exceeds this board's "
+                                                           "state memory")
+            return real(message, fields, **kw)
+
+        mocker.patch.object(board, "_request", side_effect=small_board)
+        seen: list[tuple[int, int]] = []
+        parts = board.run_network(seqs, progress=lambda d, t: seen.append((d, t)))
+        assert sizes[0] == 9 and sum(s for s in sizes if s <= 2) == 9  # every sequence ran once, in parts of <= 2
+        assert np.abs(parts.outputs - whole).max() < 1e-6
+        assert seen[-1][0] == seen[-1][1]  # progress ends at its (grown) total
+        sizes.clear()
+        mocker.patch.object(board, "_request", side_effect=memhw.BoardError(8, "TOO_LARGE", "no room"))
+        with pytest.raises(memhw.BoardError, match="TOO_LARGE"):  # one sequence too large: nothing to halve
+            board.run_network(seqs[:1])
