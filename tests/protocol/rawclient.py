@@ -394,6 +394,12 @@ class RawHost:
         self._write(frames(OPCODES[name], payload, seq=seq, flags=flags, max_payload=self.frame_payload,
                            session=self.session if session is None else session))
 
+    def receive(self, timeout: float = 0.0) -> list[Reply]:
+        """Whatever messages complete within ``timeout`` (logged, not filtered)."""
+        got = self._asm.feed(self._read(timeout))
+        self.log.extend(got)
+        return got
+
     def wait(self, seq: int, timeout: float = 2.0, progress: list | None = None, opcode: int | None = None) -> Reply:
         """The final reply to ``seq`` (progress frames go to ``progress``, other replies are skipped)."""
         deadline = time.monotonic() + timeout
