@@ -144,6 +144,8 @@ class Board:
         self._limits_source: Any = None
         #: session state the board forgets in a new session, re-sent by reconnect()
         self._tiles: dict[int, TileSpec] = {}
+        #: the board's own conversions are the host's: both nominal, or SET_CALIBRATION accepted
+        self._board_holds_calibration = True
         self._network: NetworkSpec | None = None
         self._handshake(_MODE["TAKEOVER"] if takeover else _MODE["NEW"])
         self.codes = CodeConverter(self.info)
@@ -349,10 +351,27 @@ class Board:
     @calibration.setter
     def calibration(self, calibration: Any) -> None:
         codes = CodeConverter(self.info, calibration)  # checks it is this board's
+        self._board_holds_calibration = calibration is None and not self.supports("SET_CALIBRATION")
         if self.supports("SET_CALIBRATION"):  # the board converts with it too (PROGRAM, tiles, networks)
-            self._request("SET_CALIBRATION", codes.table.to_fields(), resumable=True)
+            try:
+                self._request("SET_CALIBRATION", codes.table.to_fields(), resumable=True)
+                self._board_holds_calibration = True
+            except BoardError as exc:
+                if exc.status_name != "TOO_LARGE":
+                    raise
+                # a board with small buffers: the host keeps converting for it (as on a 2.0 board)
+                log.warning("board %s cannot hold the calibration (%s); the host converts its levels and "
+                            "targets, and networks run on the host", self.info.serial, exc.message)
         self.codes = codes
         self._notify("set_calibration", {"calibration": getattr(calibration, "id", None) or "nominal"})
+
+    @property
+    def holds_calibration(self) -> bool:
+        """True when the board converts its own levels and readings (on-board PROGRAM,
+        PULSE_DEVICES levels, tiles, networks) as this host does: both nominal, or the board
+        accepted the host's calibration (SET_CALIBRATION); False when the host holds a
+        calibration the board could not take (no such message, or no room for it)."""
+        return self._board_holds_calibration
 
     # ------------------------------------------------------------ observers
     def add_observer(self, observer: Observer, *, intent: Intent | None = None) -> None:
@@ -733,7 +752,7 @@ class Board:
             # nominal levels: the board converts them per channel with the calibration it holds
             codes[0][m] = self.codes.line_codes(amp)
             codes[1][m] = self.codes.gate_codes(gates)
-            if not self.supports("SET_CALIBRATION"):  # it holds none: convert here
+            if not self._board_holds_calibration:  # it holds none: convert here
                 codes[0][m] = self.codes.dac_codes("COLS" if kind == "SET" else "ROWS", amp,
                                                    dev_cols if kind == "SET" else dev_rows, v_max=v_max, v_min=lsb)
                 codes[1][m] = self.codes.dac_codes("GATES", gates, dev_cols, v_max=i.limits.v_gate, v_min=0.0)
@@ -890,7 +909,7 @@ class Board:
         if rows.size == 0:
             raise LimitError("mask selects no device")
         block = slice(int(rows[0]), int(rows[-1]) + 1)
-        if self.supports("SET_CALIBRATION"):  # the board verifies through the calibration it was sent
+        if self._board_holds_calibration:  # the board verifies through the calibration it was sent
             a, b = np.ones(i.shape), np.zeros(i.shape)
         else:  # hand it the targets as its nominal conversions will read them
             a, b = self.codes.board_reading(t, vr)

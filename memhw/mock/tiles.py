@@ -46,7 +46,7 @@ def tile_vmm(hw: "MockHardware", tile: Tile, volts: np.ndarray, gains: np.ndarra
     hw.tick(n * hw.params.board.sample_time)
     if gains is None:
         adc, g = digitise_columns(hw, currents, tile.read_cols, None)
-        return adc, g.reshape(n, -1)
+        return adc, g.reshape(n, tile.read_cols.size)
     return digitise_columns(hw, currents, tile.read_cols, gains)
 
 

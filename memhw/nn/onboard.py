@@ -96,6 +96,8 @@ def _obstacle(b: "CrossbarBackend", model: Any) -> str:
         return f"board {board.info.serial} does not run networks (protocol 2.1 LOAD_NETWORK / RUN_NETWORK)"
     if not b.tile_ids:
         return "the network's tiles are not defined on the board"
+    if not board.holds_calibration:
+        return f"board {board.info.serial} could not take the host's calibration (its conversions would differ)"
     if any(not isinstance(layer, (LSTM, Dense, LastStep)) for layer in model.layers):
         return "a layer other than LSTM, Dense or LastStep"
     weighted = [layer for layer in model.layers if not isinstance(layer, LastStep)]

@@ -137,3 +137,32 @@ def test_an_older_board_gets_the_2_0_messages(mocker) -> None:
         assert "PULSE_SET" in sent and "READ_MAP" in sent and not sent & {"PULSE_DEVICES", "READ_DEVICES"}
         with pytest.raises(memhw.NotSupported, match="2.1"):
             board.define_tile(0, TileSpec(rows=[0], cols=[0]))
+
+
+def test_a_board_without_room_for_the_calibration_gets_converted_levels(mocker) -> None:
+    """SET_CALIBRATION refused TOO_LARGE (a board with small buffers): the host keeps the
+    calibration, converts pulse levels per channel itself (as for a 2.0 board), and says
+    the board does not hold it."""
+    from memhw.calibration import calibrate_board
+
+    with memhw.connect("mock://?preset=paper&seed=2&rows=16") as board:
+        cal = calibrate_board(board, average=2)
+        real = board._request
+
+        def small(message, fields=None, **kw):
+            if message == "SET_CALIBRATION":
+                raise memhw.BoardError(8, "TOO_LARGE", "message larger than 4096 bytes")
+            return real(message, fields, **kw)
+
+        spy = mocker.patch.object(board, "_request", side_effect=small)
+        board.calibration = cal
+        assert board.calibration is cal and not board.holds_calibration
+        mask = np.zeros(board.shape, bool)
+        mask[3, :8] = True
+        board.pulse_set(mask, v=2.0, gate=1.0)
+        fields = [c.args[1] for c in spy.call_args_list if c.args[0] == "PULSE_DEVICES"][-1]
+        nominal = int(board.codes.line_codes(2.0))
+        assert fields["amplitude"].size == 8 and (fields["amplitude"] != nominal).any()  # per column channel
+    with memhw.connect("mock://?preset=paper&seed=2&rows=16") as board:
+        board.calibration = cal
+        assert board.holds_calibration  # a board with room takes it

@@ -1262,13 +1262,9 @@ def test_resume_keeps_calibration_tiles_and_network(wiring) -> None:
 
 
 # ------------------------------------------------------ what the check tables leave open
-def test_vmm_tile_with_no_vectors_is_never_an_internal_error(wiring, request) -> None:
-    """DOC GAP (VMM_TILE request): n has no stated range (VMM says "0 allowed"). n = 0 should be answered OK
-    with empty arrays or refused BAD_PAYLOAD; never INTERNAL ("firmware fault")."""
-    if request.node.callspec.params["board_factory"] == "python":
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
-            "BUG: the Python emulator answers VMM_TILE n = 0 with auto-ranged gains INTERNAL (a numpy reshape "
-            "of an empty array); the C core answers OK with empty arrays")))
+def test_vmm_tile_with_no_vectors_is_never_an_internal_error(wiring) -> None:
+    """VMM_TILE with n = 0 (PROTOCOL.md: 0 allowed) is answered OK with empty arrays, never
+    INTERNAL ("firmware fault"), with fixed and auto-ranged gains."""
     with opened(wiring) as h:
         h.ok("DEFINE_TILE", define_tile(0, [0, 1], [0, 1]))
         fixed = h.ok("VMM_TILE", vmm_tile(0, 0, [], [1]), GAINS_CODES_I16)
