@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -156,6 +157,18 @@ class FrameFaults:
             if self.down:
                 raise Disconnected(f"{self.name}: link lost (injected)")
             return b"".join(p for f in self.frames(direction, data) for p in self.damage(f, direction))
+
+    def through(self, conn: Any, direction: str, data: bytes) -> bytes:
+        """:meth:`process` on a board's side of one connection: after an injected link loss
+        ``conn.hangup`` is set and the connection passes nothing more (the operation in
+        progress goes on; its host lost the link)."""
+        if not data or conn.hangup:
+            return b"" if conn.hangup else data
+        try:
+            return self.process(direction, data)
+        except ConnectionError:
+            conn.hangup = True
+            return b""
 
     def delay_time(self) -> float:
         """A random hold time in [0, delay]."""

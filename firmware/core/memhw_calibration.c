@@ -31,20 +31,6 @@ static uint32_t field_offset(const memhw_core_t *c, unsigned k)
     return at;
 }
 
-static float f32_at(const memhw_value_t *v, uint32_t k)
-{
-    uint32_t bits = memhw_get32(v->p + 4u * k);
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* finite: not NaN and not infinite, without libm */
-static int finite(float x)
-{
-    return x == x && x - x == 0.0f;
-}
-
 /* The checks of memhw.conversions.Calibrated.from_fields, field by field. */
 static int check_field(memhw_op_t *op, unsigned k, const memhw_value_t *v)
 {
@@ -55,8 +41,8 @@ static int check_field(memhw_op_t *op, unsigned k, const memhw_value_t *v)
                             FIELD_NAMES[k], v->n, want);
     }
     for (i = 0; i < v->n; i++) {
-        float x = f32_at(v, i);
-        if (!finite(x) || (gain && !(x > 0.0f))) {
+        float x = memhw_f32_at(v, i);
+        if (!memhw_finite(x) || (gain && !(x > 0.0f))) {
             return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "%s must be finite%s", FIELD_NAMES[k],
                                 gain ? " and positive" : "");
         }
@@ -86,7 +72,7 @@ int memhw_handle_set_calibration(memhw_op_t *op)
     for (k = 0; total && k < 8u; k++) {
         float *dst = c->buf.calibration + field_offset(c, k);
         for (i = 0; i < v[k].n; i++) {
-            dst[i] = f32_at(&v[k], i);
+            dst[i] = memhw_f32_at(&v[k], i);
         }
     }
     c->calibrated = total != 0u;

@@ -61,6 +61,9 @@ uint32_t memhw_f32_bits(float f);
 uint8_t memhw_u8_at(const memhw_value_t *v, uint32_t k);
 uint16_t memhw_u16_at(const memhw_value_t *v, uint32_t k);
 int16_t memhw_i16_at(const memhw_value_t *v, uint32_t k);
+float memhw_f32_at(const memhw_value_t *v, uint32_t k);
+/* 1 unless x is NaN or infinite (no libm) */
+int memhw_finite(float x);
 /* Bit k of a packed mask (LSB first). */
 int memhw_bit(const uint8_t *mask, uint32_t k);
 

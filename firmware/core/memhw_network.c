@@ -13,19 +13,6 @@
 
 /* ------------------------------------------------------------------ LOAD_NETWORK */
 
-static float f32_of(const memhw_value_t *v, uint32_t k)
-{
-    uint32_t bits = memhw_get32(v->p + 4u * k);
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static int finite(float x)
-{
-    return x == x && x - x == 0.0f;
-}
-
 static uint32_t out_dim(const memhw_layer_t *l)
 {
     return l->kind == MEMHW_LAYER_KIND_LAST_STEP ? l->n_in : l->n_out;
@@ -49,8 +36,8 @@ static void layer_of(const memhw_value_t *v, uint32_t i, uint32_t first, memhw_l
     l->n_out = memhw_u16_at(&v[MEMHW_LOAD_NETWORK_REQUEST_N_OUT], i);
     l->bias = memhw_u8_at(&v[MEMHW_LOAD_NETWORK_REQUEST_BIAS], i) != 0u;
     l->activation = memhw_u8_at(&v[MEMHW_LOAD_NETWORK_REQUEST_ACTIVATION], i);
-    l->in_volts = f32_of(&v[MEMHW_LOAD_NETWORK_REQUEST_IN_VOLTS], i);
-    l->out_scale = f32_of(&v[MEMHW_LOAD_NETWORK_REQUEST_OUT_SCALE], i);
+    l->in_volts = memhw_f32_at(&v[MEMHW_LOAD_NETWORK_REQUEST_IN_VOLTS], i);
+    l->out_scale = memhw_f32_at(&v[MEMHW_LOAD_NETWORK_REQUEST_OUT_SCALE], i);
     l->n_tiles = memhw_u8_at(&v[MEMHW_LOAD_NETWORK_REQUEST_TILE_COUNT], i);
     l->first_tile = (uint8_t)first;
 }
@@ -127,7 +114,7 @@ static int check_layer(memhw_op_t *op, uint32_t i, const memhw_layer_t *l, uint3
         return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "layer %u: unknown activation %u", i,
                             (uint32_t)l->activation);
     }
-    if (!(finite(l->in_volts) && l->in_volts > 0.0f && finite(l->out_scale))) {
+    if (!(memhw_finite(l->in_volts) && l->in_volts > 0.0f && memhw_finite(l->out_scale))) {
         return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "layer %u: in_volts must be finite and > 0, out_scale finite",
                             i);
     }
@@ -221,7 +208,7 @@ static int check_offsets(memhw_op_t *op, uint32_t n, uint32_t *need)
                             "layers' matrix outputs)", off->n, *need);
     }
     for (i = 0; i < off->n; i++) {
-        if (!finite(f32_of(off, i))) {
+        if (!memhw_finite(memhw_f32_at(off, i))) {
             return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "out_offset must be finite");
         }
     }
@@ -262,7 +249,7 @@ int memhw_handle_load_network(memhw_op_t *op)
     }
     net->has_offset = off->n != 0u;
     for (i = 0; i < off->n; i++) {
-        net->offset[i] = f32_of(off, i);
+        net->offset[i] = memhw_f32_at(off, i);
     }
     for (i = 0; i < n_tiles; i++) {
         net_tile_of(op->v, i, &net->tiles[i]);
@@ -587,7 +574,7 @@ static int check_run(memhw_op_t *op, uint32_t *steps, uint32_t *total)
     }
     {
         float scale = op->v[MEMHW_RUN_NETWORK_REQUEST_INPUT_SCALE].f;
-        if (!(finite(scale) && scale > 0.0f)) {
+        if (!(memhw_finite(scale) && scale > 0.0f)) {
             return memhw_refuse(op, MEMHW_STATUS_BAD_PAYLOAD, "input_scale must be finite and > 0");
         }
     }

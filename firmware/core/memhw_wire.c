@@ -37,6 +37,19 @@ uint32_t memhw_f32_bits(float f)
     return u;
 }
 
+float memhw_f32_at(const memhw_value_t *v, uint32_t k)
+{
+    uint32_t bits = memhw_get32(v->p + 4u * k);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+int memhw_finite(float x)
+{
+    return x == x && x - x == 0.0f; /* not NaN, not infinite; no libm */
+}
+
 uint8_t memhw_u8_at(const memhw_value_t *v, uint32_t k)
 {
     return v->p[k];

@@ -278,15 +278,7 @@ class CBoard:
                 raise ConnectionResetError(f"{self.name}: link lost (injected)")
 
     def _inject(self, conn: CConnection, direction: str, data: bytes) -> bytes:
-        if self.faults is None or not data:
-            return data
-        if conn.hangup:
-            return b""
-        try:
-            return self.faults.process(direction, data)
-        except ConnectionError:
-            conn.hangup = True
-            return b""
+        return data if self.faults is None else self.faults.through(conn, direction, data)
 
     def _write(self, index: int, wire: bytes) -> None:
         conn = self._connections.get(index)

@@ -344,15 +344,7 @@ class Peer:
 
     def _inject(self, conn: Connection, direction: str, data: bytes) -> bytes:
         """Board-side fault injection ("tx": host to board, "rx": board to host)."""
-        if self.faults is None or not data:
-            return data
-        if conn.hangup:
-            return b""
-        try:
-            return self.faults.process(direction, data)
-        except ConnectionError:
-            conn.hangup = True  # the operation goes on; the host lost the link
-            return b""
+        return data if self.faults is None else self.faults.through(conn, direction, data)
 
     def _messages(self, conn: Connection, data: bytes) -> list[fp.Message]:
         out = []
